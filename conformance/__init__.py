@@ -1,0 +1,1 @@
+"""sorbet-ref conformance: operator registry, vectors, runner, proofs, mutants."""

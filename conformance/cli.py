@@ -1,0 +1,45 @@
+"""The ``sorbet-ref`` command line.
+
+Each subcommand lives in its own module under ``conformance.commands`` that
+exposes ``register(subparsers)``; the module's handler returns the exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from reference.version import SPEC_VERSION
+
+COMMANDS: tuple[str, ...] = (
+    "conformance.commands.demo",
+)
+"""Modules of the subcommands, in the order ``--help`` lists them."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser with every subcommand registered."""
+    parser = argparse.ArgumentParser(
+        prog="sorbet-ref",
+        description="Exact integer reference, proofs and conformance suite for Sorbet.",
+    )
+    parser.add_argument("--version", action="version", version=f"spec {SPEC_VERSION}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in COMMANDS:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: parse ``argv`` and run the chosen subcommand."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    code: int = args.handler(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

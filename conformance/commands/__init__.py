@@ -1,0 +1,1 @@
+"""Subcommands of ``sorbet-ref``, one module each."""
