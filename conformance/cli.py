@@ -15,6 +15,14 @@ from reference.version import SPEC_VERSION
 
 COMMANDS: tuple[str, ...] = (
     "conformance.commands.demo",
+    "conformance.commands.prove",
+    "conformance.commands.bounds",
+    "conformance.commands.run",
+    "conformance.commands.vectors",
+    "conformance.commands.check",
+    "conformance.commands.convert",
+    "conformance.commands.compare",
+    "conformance.commands.mutants",
 )
 """Modules of the subcommands, in the order ``--help`` lists them."""
 

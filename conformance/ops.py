@@ -117,7 +117,7 @@ def _run_ptsoftmax(cfg: ptsoftmax.PTSoftmaxConfig, inputs: Mapping[str, JSON]) -
             raise MaskError(f"inputs.mask: expected a list of 0/1, got {type(mask_raw).__name__}")
         mask = []
         for i, m in enumerate(mask_raw):
-            if isinstance(m, bool) or m not in (0, 1):
+            if type(m) is not int or m not in (0, 1):
                 raise MaskError(f"inputs.mask[{i}]: expected 0 or 1, got {m!r}")
             mask.append(m == 1)
     res = ptsoftmax.ptsoftmax(scores, mask, cfg)
@@ -214,3 +214,7 @@ def run_reference(op_name: str, config: object, inputs: Mapping[str, JSON]) -> d
         return {"outputs": op.run(cfg, inputs)}
     except SorbetError as exc:
         return {"reject": reject_class(exc), "message": str(exc)}
+
+
+# The model-level operators register themselves (spec/06-layers.md, spec/08-model.md).
+import conformance.model_ops  # noqa: E402,F401

@@ -21,7 +21,7 @@ from typing import TypeVar
 
 from reference.algebra import PY, Algebra
 from reference.errors import RangeError, ShapeError
-from reference.formats import IntFormat, check_int, check_length
+from reference.formats import IntFormat, check_bool, check_int, check_length, check_sequence
 from reference.spikes import SpikeConfig, if_run
 
 V = TypeVar("V")
@@ -41,6 +41,7 @@ class BinaryLinearConfig:
     def __post_init__(self) -> None:
         check_int(self.in_features, "BinaryLinearConfig.in_features", 1, 1 << 16)
         check_int(self.out_features, "BinaryLinearConfig.out_features", 1, 1 << 16)
+        check_bool(self.signed_input, "BinaryLinearConfig.signed_input")
         SpikeConfig(self.bits, self.steps)  # validates bits and steps together
 
     @property
@@ -134,7 +135,18 @@ def linear_time(
 
 
 def pack_signs(signs: Sequence[Sequence[int]]) -> bytes:
-    """Row-major bits, 1 for +1 and 0 for -1, least significant bit first in each byte."""
+    """Row-major bits, 1 for +1 and 0 for -1, least significant bit first in each byte.
+
+    Every row must have the same length (ShapeError) and every entry must be -1
+    or +1 (RangeError): a zero sign has no encoding (spec/05, "Sign storage").
+    """
+    check_sequence(signs, "pack_signs: signs")
+    width = len(signs[0]) if signs else 0
+    for i, row in enumerate(signs):
+        check_length(row, width, f"pack_signs: signs[{i}]")
+        for j, s in enumerate(row):
+            if isinstance(s, bool) or s not in (-1, 1):
+                raise RangeError(f"pack_signs: signs[{i}][{j}]: expected -1 or +1, got {s!r}")
     flat = [1 if s == 1 else 0 for row in signs for s in row]
     out = bytearray((len(flat) + 7) // 8)
     for n, b in enumerate(flat):

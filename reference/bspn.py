@@ -26,7 +26,7 @@ from typing import TypeVar
 from reference import arith
 from reference.algebra import PY, Algebra
 from reference.errors import ConfigError
-from reference.formats import IntFormat, check_int, check_length
+from reference.formats import IntFormat, check_int, check_length, check_range
 
 V = TypeVar("V")
 B = TypeVar("B")
@@ -121,14 +121,14 @@ class BSPNParams:
     bias: tuple[int, ...]
 
     def validate(self, cfg: BSPNConfig) -> None:
-        """Raise ConfigError/ShapeError/RangeError if the parameters do not fit ``cfg``."""
+        """Raise ShapeError (wrong length) or RangeError (entry out of range) unless they fit."""
         check_length(self.weight_sign, cfg.channels, "BSPNParams.weight_sign")
         check_length(self.weight_exp, cfg.channels, "BSPNParams.weight_exp")
         check_length(self.bias, cfg.channels, "BSPNParams.bias")
         for i, s in enumerate(self.weight_sign):
-            check_int(s, f"BSPNParams.weight_sign[{i}]", -1, 1)
+            check_range(s, f"BSPNParams.weight_sign[{i}]", -1, 1)
         for i, w in enumerate(self.weight_exp):
-            check_int(w, f"BSPNParams.weight_exp[{i}]", cfg.weight_exp_min, cfg.weight_exp_max)
+            check_range(w, f"BSPNParams.weight_exp[{i}]", cfg.weight_exp_min, cfg.weight_exp_max)
         cfg.bias_format.check_all(self.bias, "BSPNParams.bias")
 
 

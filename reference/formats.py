@@ -7,7 +7,7 @@ the integer ``n`` stands for the real ``n * 2**-f``; a signed format holds
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -75,11 +75,20 @@ class IntFormat:
 
     def check_all(self, values: Sequence[object], name: str) -> list[int]:
         """Check every element; the error names the first bad index."""
+        check_sequence(values, name)
         return [self.check(v, f"{name}[{i}]") for i, v in enumerate(values)]
 
 
+def check_sequence(values: object, name: str) -> Sequence[object]:
+    """Return ``values`` if it is a sequence (not a string); else ShapeError naming ``name``."""
+    if isinstance(values, (str, bytes, Mapping)) or not isinstance(values, Sequence):
+        raise ShapeError(f"{name}: expected a list, got {type(values).__name__}")
+    return values
+
+
 def check_length(values: Sequence[object], expected: int, name: str) -> None:
-    """Raise ShapeError unless ``len(values) == expected``."""
+    """Raise ShapeError unless ``values`` is a sequence of length ``expected``."""
+    check_sequence(values, name)
     if len(values) != expected:
         raise ShapeError(f"{name}: expected length {expected}, got {len(values)}")
 
@@ -90,6 +99,22 @@ def check_int(value: object, name: str, lo: int, hi: int) -> int:
         raise ConfigError(f"{name}: expected an integer, got {value!r}")
     if not lo <= value <= hi:
         raise ConfigError(f"{name}: {value} is outside the valid range [{lo}, {hi}]")
+    return value
+
+
+def check_bool(value: object, name: str) -> bool:
+    """Check a configuration flag is a bool (not 0/1 or a string); raise ConfigError."""
+    if not isinstance(value, bool):
+        raise ConfigError(f"{name}: expected true or false, got {value!r}")
+    return value
+
+
+def check_range(value: object, name: str, lo: int, hi: int) -> int:
+    """Check an input integer lies in ``[lo, hi]``; raise RangeError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise RangeError(f"{name}: expected an integer in [{lo}, {hi}], got {value!r}")
+    if not lo <= value <= hi:
+        raise RangeError(f"{name}: {value} is outside its declared range [{lo}, {hi}]")
     return value
 
 

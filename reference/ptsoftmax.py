@@ -21,8 +21,8 @@ from typing import TypeVar
 
 from reference import arith
 from reference.algebra import PY, Algebra
-from reference.errors import ConfigError, MaskError
-from reference.formats import IntFormat, check_int, check_length
+from reference.errors import MaskError, ShapeError
+from reference.formats import IntFormat, check_int, check_sequence
 
 V = TypeVar("V")
 B = TypeVar("B")
@@ -132,19 +132,22 @@ def ptsoftmax(
     ``mask[i]`` is True where entry ``i`` takes part (BERT's attention mask 1)
     and False where it is masked; ``None`` means every entry takes part.
     """
+    check_sequence(scores, "ptsoftmax: scores")
     n = len(scores)
     if not 1 <= n <= cfg.max_len:
-        raise ConfigError(
+        raise ShapeError(
             f"ptsoftmax: scores: row length {n} is outside [1, max_len={cfg.max_len}]"
         )
     xs = cfg.score_format.check_all(scores, "ptsoftmax: scores")
     if mask is None:
         valid = [True] * n
     else:
-        try:
-            check_length(mask, n, "ptsoftmax: mask")
-        except Exception as exc:
-            raise MaskError(str(exc)) from None
+        if isinstance(mask, (str, bytes)) or not isinstance(mask, Sequence):
+            raise MaskError(
+                f"ptsoftmax: mask: expected a list of bool, got {type(mask).__name__}"
+            )
+        if len(mask) != n:
+            raise MaskError(f"ptsoftmax: mask: expected length {n}, got {len(mask)}")
         for i, m in enumerate(mask):
             if not isinstance(m, bool):
                 raise MaskError(

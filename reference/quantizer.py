@@ -20,7 +20,7 @@ from typing import TypeVar
 
 from reference import arith
 from reference.algebra import PY, Algebra
-from reference.formats import IntFormat, check_int
+from reference.formats import IntFormat, check_bool, check_int, check_range
 
 V = TypeVar("V")
 B = TypeVar("B")
@@ -41,6 +41,7 @@ class QuantizerConfig:
 
     def __post_init__(self) -> None:
         check_int(self.bits, "QuantizerConfig.bits", 1, 8)
+        check_bool(self.signed, "QuantizerConfig.signed")
         check_int(self.in_width, "QuantizerConfig.in_width", 2, 32)
         check_int(self.multiplier_bits, "QuantizerConfig.multiplier_bits", 1, 24)
         check_int(self.bias_width, "QuantizerConfig.bias_width", 2, 40)
@@ -86,9 +87,9 @@ class QuantParams:
     bias: int = 0
 
     def validate(self, cfg: QuantizerConfig) -> None:
-        """Raise ConfigError if the constants do not fit ``cfg``."""
-        check_int(self.multiplier, "QuantParams.multiplier", 1, (1 << cfg.multiplier_bits) - 1)
-        check_int(self.shift, "QuantParams.shift", 0, 62)
+        """Raise RangeError if a constant lies outside its declared range."""
+        check_range(self.multiplier, "QuantParams.multiplier", 1, (1 << cfg.multiplier_bits) - 1)
+        check_range(self.shift, "QuantParams.shift", 0, 62)
         IntFormat(cfg.bias_width, True).check(self.bias, "QuantParams.bias")
 
 

@@ -1,0 +1,149 @@
+"""Benchmark: the fast tier on a random Sorbet-base model against a float32 layer.
+
+Builds a random Sorbet-base model (``conformance.randmodel``), runs one encoder
+layer and the full forward on a 128-token input with the fast tier, and in the
+same run a float32 numpy implementation of the same layer (dense float32 matmuls
+of the same shapes, float softmax and LayerNorm, ReLU).  Prints the best of
+``--repeat`` timings and the ratio fast / float32 (target: within 1.5x).  It
+never asserts on time.
+
+    .venv/bin/python benchmarks/bench_model.py [--tokens 128] [--repeat 5] [--seed 0]
+        [--blas-threads N]
+
+``--blas-threads`` sets the BLAS thread count of both implementations (before
+numpy loads); the fast tier's elementwise work is single-threaded either way.
+On a machine shared with other work, ``--blas-threads 1`` gives steadier figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+
+def _blas_threads_from_argv(argv: list[str]) -> None:
+    """Apply ``--blas-threads N`` to the environment before numpy starts its BLAS."""
+    for i, a in enumerate(argv):
+        value = a.split("=", 1)[1] if a.startswith("--blas-threads=") else None
+        if a == "--blas-threads" and i + 1 < len(argv):
+            value = argv[i + 1]
+        if value is not None:
+            for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+                os.environ[var] = value
+
+
+_blas_threads_from_argv(sys.argv[1:])
+
+import numpy as np  # noqa: E402
+import numpy.typing as npt  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from conformance.randmodel import random_h0, random_model  # noqa: E402
+from reference.fast import prepare  # noqa: E402
+from reference.fast.model import encoder_layer, forward_fast  # noqa: E402
+from reference.model_presets import get_model_preset  # noqa: E402
+
+F32 = npt.NDArray[np.float32]
+
+
+class FloatLayer:
+    """A float32 BERT-style encoder layer with the shapes of the integer one."""
+
+    def __init__(self, hidden: int, heads: int, ffn: int, seed: int) -> None:
+        rng = np.random.default_rng(seed)
+        s = 1.0 / np.sqrt(hidden)
+
+        def mat(n_in: int, n_out: int) -> F32:
+            return (rng.standard_normal((n_in, n_out)) * s).astype(np.float32)
+
+        self.heads = heads
+        self.wq, self.wk, self.wv, self.wo = (mat(hidden, hidden) for _ in range(4))
+        self.w1, self.w2 = mat(hidden, ffn), mat(ffn, hidden)
+        self.b = {n: np.zeros(k, np.float32) for n, k in
+                  (("q", hidden), ("k", hidden), ("v", hidden), ("o", hidden), ("1", ffn),
+                   ("2", hidden))}
+        self.g1, self.g2 = np.ones(hidden, np.float32), np.ones(hidden, np.float32)
+
+    @staticmethod
+    def layer_norm(x: F32, g: F32) -> F32:
+        u = x.mean(-1, keepdims=True)
+        v = ((x - u) ** 2).mean(-1, keepdims=True)
+        out: F32 = (x - u) / np.sqrt(v + np.float32(1e-12)) * g
+        return out
+
+    def __call__(self, x: F32, mask: npt.NDArray[np.bool_]) -> F32:
+        seq, hidden = x.shape
+        d = hidden // self.heads
+
+        def heads(t: F32) -> F32:
+            return t.reshape(seq, self.heads, d).transpose(1, 0, 2)
+
+        q = heads(x @ self.wq + self.b["q"])
+        k = heads(x @ self.wk + self.b["k"])
+        v = heads(x @ self.wv + self.b["v"])
+        s = q @ k.transpose(0, 2, 1) / np.float32(np.sqrt(d))
+        s = s + np.where(mask, np.float32(0), np.float32(-10000))[None, None, :]
+        s = np.exp(s - s.max(-1, keepdims=True))
+        p = s / s.sum(-1, keepdims=True)
+        ctx = (p @ v).transpose(1, 0, 2).reshape(seq, hidden)
+        h1 = self.layer_norm(ctx @ self.wo + self.b["o"] + x, self.g1)
+        u = np.maximum(h1 @ self.w1 + self.b["1"], np.float32(0))
+        out: F32 = self.layer_norm(u @ self.w2 + self.b["2"] + h1, self.g2)
+        return out
+
+
+def best_time(fn: Callable[[], object], repeat: int) -> float:
+    """Best wall time of ``repeat`` calls (after one warm-up call)."""
+    fn()
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--tokens", type=int, default=128)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--blas-threads", type=int, default=None,
+                    help="BLAS threads (default: the library's own choice)")
+    args = ap.parse_args(argv)
+
+    cfg = get_model_preset("sorbet-base")
+    t = time.perf_counter()
+    mf = random_model(cfg, args.seed, embeddings=False)
+    t_gen = time.perf_counter() - t
+    t = time.perf_counter()
+    fp = prepare(mf.params, cfg)
+    t_prep = time.perf_counter() - t
+    h0 = random_h0(cfg, args.tokens, args.seed + 1)
+    mask = np.ones(args.tokens, dtype=np.bool_)
+
+    t_layer = best_time(lambda: encoder_layer(h0, mask, fp.layers[0], cfg), args.repeat)
+    t_model = best_time(lambda: forward_fast(h0, mask, fp, cfg), max(1, args.repeat // 2))
+    flt = FloatLayer(cfg.hidden, cfg.heads, cfg.ffn, args.seed)
+    x = (h0 / float(1 << cfg.h_frac)).astype(np.float32)
+    t_float = best_time(lambda: flt(x, mask), args.repeat)
+
+    threads = os.environ.get("OPENBLAS_NUM_THREADS", "default")
+    print(f"Sorbet-base random model (seed {args.seed}), {args.tokens} tokens, "
+          f"numpy {np.__version__}, BLAS threads {threads}, best of {args.repeat}")
+    print(f"  generate model           {t_gen * 1e3:9.1f} ms")
+    print(f"  prepare fast params      {t_prep * 1e3:9.1f} ms")
+    print(f"  fast tier, one layer     {t_layer * 1e3:9.1f} ms")
+    print(f"  fast tier, full forward  {t_model * 1e3:9.1f} ms  ({cfg.layers} layers + head)")
+    print(f"  float32 layer            {t_float * 1e3:9.1f} ms")
+    print(f"  ratio fast / float32     {t_layer / t_float:9.2f} x  (target: within 1.5x)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,62 @@
+"""Benchmark: the time of every proof obligation of ``sorbet-ref prove``.
+
+Discharges every theorem of spec/09-theorems.md for a preset and prints, per
+obligation, the time of each part and witness query, then the total.  It never
+asserts on time.
+
+    .venv/bin/python benchmarks/bench_prove.py [--preset sorbet] [--only NAME ...]
+        [--lin-fan-in N]
+
+``--lin-fan-in N`` times ``lin.time_eq_count`` with a symbolic fan-in of ``N``
+instead of the proof run's (spec/09-theorems.md says why the run uses 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from conformance.proofs import ob_spikes
+from conformance.proofs.core import check_part, find_witness
+from conformance.proofs.impl import DEFAULT
+from conformance.proofs.registry import select
+from reference.presets import get_preset
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--preset", default="sorbet")
+    ap.add_argument("--only", nargs="+", default=None)
+    ap.add_argument("--lin-fan-in", type=int, default=None)
+    args = ap.parse_args()
+    if args.lin_fan_in is not None:
+        ob_spikes.LIN_FAN_IN = args.lin_fan_in
+    pre = get_preset(args.preset)
+    print(f"proof obligations, preset {pre.name}")
+    print(f"{'theorem':<30} {'build':>7} {'parts':>8} {'witness':>8} {'total':>8}  checks")
+    grand = time.perf_counter()
+    failed = 0
+    for ob in select(args.only):
+        t0 = time.perf_counter()
+        built = ob.build(pre, DEFAULT)
+        t1 = time.perf_counter()
+        parts = [check_part(p) for p in built.parts]
+        t2 = time.perf_counter()
+        wits = [find_witness(w) for w in built.witnesses]
+        t3 = time.perf_counter()
+        ok = all(p.status == "proved" for p in parts) and all(w.found for w in wits)
+        failed += not ok
+        slowest = max(parts, key=lambda p: p.seconds)
+        print(f"{ob.name:<30} {t1 - t0:6.2f}s {t2 - t1:7.2f}s {t3 - t2:7.2f}s {t3 - t0:7.2f}s  "
+              f"{len(parts)} parts, {len(wits)} witnesses; slowest part {slowest.seconds:.2f}s "
+              f"({slowest.label}){'' if ok else '  FAILED'}", flush=True)
+    print(f"total {time.perf_counter() - grand:.2f}s, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

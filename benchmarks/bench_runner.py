@@ -1,0 +1,51 @@
+#!/usr/bin/env python3
+"""Throughput of the conformance runner: vectors per second in process and over JSON lines.
+
+    .venv/bin/python benchmarks/bench_runner.py [--include GLOB]...
+
+Runs the committed vectors (each twice, as the runner does) against the
+reference in process (ReferenceBackend) and through the subprocess protocol
+(examples/reference_server.py), and prints vectors/s for each. Figures only;
+nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from conformance.backends import InProcess, ReferenceBackend, SubprocessBackend  # noqa: E402
+from conformance.runner import Options, run  # noqa: E402
+
+
+def main() -> int:
+    """Run both backends and print the figures."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--vectors", type=Path, default=ROOT / "vectors")
+    ap.add_argument("--include", action="append", default=[])
+    args = ap.parse_args()
+    opts = Options(args.vectors, args.include)
+    server = [sys.executable, str(ROOT / "examples" / "reference_server.py")]
+    rows = []
+    for label, make in (("in-process (ReferenceBackend)",
+                         lambda: InProcess(ReferenceBackend(), None)),
+                        ("subprocess JSON lines (reference_server.py)",
+                         lambda: SubprocessBackend(server, 60.0))):
+        t0 = time.perf_counter()
+        res = run(opts, make())
+        dt = time.perf_counter() - t0
+        calls = res.selected * opts.passes
+        rows.append((label, res.selected, calls, dt, res.verdict))
+    print(f"{'backend':<46} {'vectors':>8} {'calls':>7} {'seconds':>8} {'vectors/s':>9}  verdict")
+    for label, n, calls, dt, verdict in rows:
+        print(f"{label:<46} {n:8d} {calls:7d} {dt:8.2f} {calls / dt:9.1f}  {verdict}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

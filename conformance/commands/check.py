@@ -1,0 +1,80 @@
+"""``sorbet-ref check --backend ...``: run the conformance vectors against a port (spec/12)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from conformance.backends import BackendSpecError, Executor, open_backend
+from conformance.commands.vectors import default_vectors_dir
+from conformance.report import to_text, write_reports
+from conformance.runner import Options, Result, XfailFileError, load_xfail, run
+
+
+def register(sub: Any) -> None:
+    """Add the ``check`` subcommand."""
+    p = sub.add_parser(
+        "check", help="run the conformance vectors against a backend and report",
+        description="Backends: reference | python:MODULE:ATTR | exec:'COMMAND ARGS' | "
+                    "offline:DIR (spec/11-backend-protocol.md). Exit code 0 only on a full "
+                    "pass.")
+    p.add_argument("--backend", required=True, metavar="SPEC",
+                   help="reference, python:MODULE:ATTR, exec:'COMMAND ARGS' or offline:DIR")
+    p.add_argument("--vectors", type=Path, default=None, metavar="DIR",
+                   help="vectors directory with manifest.json (default: the committed vectors/)")
+    p.add_argument("--include", action="append", default=[], metavar="GLOB",
+                   help="run only vectors whose id, operator or suite matches GLOB (repeatable)")
+    p.add_argument("--exclude", action="append", default=[], metavar="GLOB",
+                   help="leave out vectors whose id, operator or suite matches GLOB (repeatable)")
+    p.add_argument("--xfail", type=Path, default=None, metavar="FILE",
+                   help="JSON list of {\"id\" or \"pattern\": ..., \"reason\": ...}: expected "
+                   "failures")
+    p.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
+                   help="per-vector timeout (default 30; 0 disables it for python backends)")
+    p.add_argument("--report-dir", type=Path, default=Path("reports"), metavar="DIR",
+                   help="where check-report.json and check-junit.xml go (default: reports/)")
+    p.add_argument("--once", action="store_true",
+                   help="run each vector once (no second pass; for debugging only)")
+    p.add_argument("--show", type=int, default=20, metavar="N",
+                   help="failures printed in full (default 20; all are in the JSON report)")
+    p.add_argument("--no-flags", action="store_true", help="omit the per-flag table")
+    p.set_defaults(handler=run_check)
+
+
+def run_check(args: argparse.Namespace) -> int:
+    """Run, print the summary, write the reports (always), return the exit code."""
+    vectors: Path = args.vectors or default_vectors_dir()
+    xfail = []
+    opts = Options(vectors, args.include, args.exclude, (), 1 if args.once else 2)
+    problem: str | None = None
+    if args.xfail is not None:
+        try:
+            xfail = load_xfail(args.xfail)
+        except XfailFileError as exc:
+            problem = str(exc)
+    opts.xfail = xfail
+    executor: Executor | None = None
+    if problem is None:
+        try:
+            executor = open_backend(args.backend, args.timeout or None)
+        except BackendSpecError as exc:
+            problem = str(exc)
+    try:
+        res = run(opts, executor, progress=lambda m: print(m, file=sys.stderr),
+                  backend_error=problem, backend_spec=args.backend)
+    except Exception as exc:  # never leave without reports
+        res = Result(args.backend, "unavailable", str(vectors), opts)
+        res.problems.append(f"the runner failed: {type(exc).__name__}: {exc}")
+        res.verdict, res.exit_code = "FAIL", 1
+        if executor is not None:
+            executor.close()
+    try:
+        paths = write_reports(res, args.report_dir)
+    except OSError as exc:
+        print(f"check: cannot write reports to {args.report_dir}: {exc}", file=sys.stderr)
+        paths = []
+        res.exit_code = 1
+    print(to_text(res, paths, failures=args.show, flags=not args.no_flags))
+    return res.exit_code

@@ -1,0 +1,189 @@
+"""``sorbet-ref vectors generate|verify|coverage|export`` (spec/10-vectors.md)."""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import json
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import hypothesis
+
+from conformance.coverage import coverage_markdown
+from conformance.generate import GeneratorError, write_suites
+from conformance.manifest import COVERAGE, MANIFEST, manifest_entry, verify, write_manifest
+from conformance.plain_export import ExportError, export
+
+
+def default_vectors_dir() -> Path:
+    """The committed ``vectors/`` beside the package, else ``./vectors``."""
+    here = Path(__file__).resolve().parents[2] / "vectors"
+    return here if here.is_dir() else Path("vectors")
+
+
+def register(sub: Any) -> None:
+    """Add the ``vectors`` command and its subcommands."""
+    p = sub.add_parser("vectors", help="generate, verify, cover and export the conformance "
+                       "vectors")
+    vs = p.add_subparsers(dest="vectors_command", metavar="SUBCOMMAND")
+    vs.required = True
+
+    g = vs.add_parser("generate", help="build every suite deterministically, with manifest and "
+                      "coverage table")
+    g.add_argument("--out", type=Path, default=None,
+                   help="directory to write (default: the committed vectors/)")
+    g.add_argument("--check", action="store_true",
+                   help="regenerate into a temporary directory and compare byte for byte "
+                   "with --out instead of writing")
+    g.set_defaults(handler=run_generate)
+
+    v = vs.add_parser("verify", help="check the manifest, hashes, schema, ids and counts")
+    v.add_argument("--dir", type=Path, default=None, help="vectors directory (default: vectors/)")
+    v.set_defaults(handler=run_verify)
+
+    c = vs.add_parser("coverage", help="write the coverage table (spec rule and flag -> "
+                      "vector count)")
+    c.add_argument("--dir", type=Path, default=None, help="vectors directory (default: vectors/)")
+    c.add_argument("--out", type=Path, default=None,
+                   help="Markdown file to write (default: DIR/COVERAGE.md)")
+    c.set_defaults(handler=run_coverage)
+
+    e = vs.add_parser("export", help="write the plain form: hex words, one value a line, "
+                      "per tensor")
+    e.add_argument("--dir", type=Path, default=None, help="vectors directory (default: vectors/)")
+    e.add_argument("--out", type=Path, required=True, help="directory to write")
+    e.add_argument("--include", action="append", default=[], metavar="GLOB",
+                   help="only suites, operators or ids matching GLOB (repeatable)")
+    e.set_defaults(handler=run_export)
+
+
+def generate_into(out: Path) -> tuple[int, int]:
+    """Write every suite, the manifest and the coverage table under ``out``."""
+    written = write_suites(out)
+    entries = [manifest_entry(s.path, raw) for s, raw in written]
+    write_manifest(out, entries)
+    files = [json.loads(raw) for _, raw in written]
+    (out / COVERAGE).write_text(coverage_markdown(files), encoding="ascii")
+    return len(written), sum(int(e["vectors"]) for e in entries)
+
+
+def _compare(fresh: Path, committed: Path) -> list[str]:
+    diffs: list[str] = []
+    fresh_files = {p.relative_to(fresh).as_posix() for p in fresh.rglob("*") if p.is_file()}
+    old_files = {p.relative_to(committed).as_posix() for p in committed.rglob("*")
+                 if p.is_file() and (p.suffix == ".json" or p.name == COVERAGE)}
+    for rel in sorted(fresh_files):
+        target = committed / rel
+        if not target.exists():
+            diffs.append(f"{target}: missing (the generator writes it)")
+        elif target.read_bytes() != (fresh / rel).read_bytes():
+            diffs.append(f"{target}: differs from a fresh regeneration")
+    for rel in sorted(old_files - fresh_files):
+        diffs.append(f"{committed / rel}: not produced by the generator (stale)")
+    return diffs
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    """Generate (or with --check, regenerate and compare)."""
+    out: Path = args.out or default_vectors_dir()
+    try:
+        if args.check:
+            with tempfile.TemporaryDirectory(prefix="sorbet-vectors-") as tmp:
+                nfiles, nvec = generate_into(Path(tmp))
+                diffs = _compare(Path(tmp), out)
+            if diffs:
+                print(f"vectors generate --check: {len(diffs)} file(s) differ from {out}:")
+                for d in diffs:
+                    print(f"  {d}")
+                _hint_versions(out)
+                print("regenerate with `sorbet-ref vectors generate` and review the diff")
+                return 1
+            print(f"vectors generate --check: {nfiles} files, {nvec} vectors, manifest and "
+                  f"coverage reproduce {out} byte for byte")
+            return 0
+        nfiles, nvec = generate_into(out)
+    except (GeneratorError, ExportError) as exc:
+        print(f"vectors generate: {exc}", file=sys.stderr)
+        return 1
+    size = sum(p.stat().st_size for p in out.rglob("*.json"))
+    print(f"vectors generate: wrote {nfiles} files, {nvec} vectors ({size / 1e6:.2f} MB), "
+          f"{out / MANIFEST} and {out / COVERAGE}")
+    return 0
+
+
+def _hint_versions(out: Path) -> None:
+    try:
+        m = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
+        was = m.get("generated_with", {}).get("hypothesis")
+    except (OSError, ValueError, AttributeError):
+        return
+    if was and was != hypothesis.__version__:
+        print(f"note: the committed vectors were generated with Hypothesis {was}; this is "
+              f"{hypothesis.__version__}, which may draw different examples")
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    """Verify a vectors directory; print every problem."""
+    root: Path = args.dir or default_vectors_dir()
+    loaded = verify(root)
+    problems = list(loaded.problems)
+    cov = root / COVERAGE
+    if loaded.files and not loaded.problems:
+        want = coverage_markdown(d for _, d in loaded.files)
+        if not cov.exists() or cov.read_text(encoding="ascii", errors="replace") != want:
+            problems.append(f"{cov}: out of date; run `sorbet-ref vectors coverage`")
+    if problems:
+        print(f"vectors verify: {root}: {len(problems)} problem(s):")
+        for p in problems:
+            print(f"  - {p}")
+        return 1
+    n = sum(len(d["vectors"]) for _, d in loaded.files)
+    print(f"vectors verify: {root}: OK: {len(loaded.files)} files, {n} vectors; hashes match "
+          "the manifest, every file passes the lint, identifiers are unique, counts agree")
+    return 0
+
+
+def run_coverage(args: argparse.Namespace) -> int:
+    """Write the coverage table from the vector files."""
+    root: Path = args.dir or default_vectors_dir()
+    loaded = verify(root)
+    if loaded.problems:
+        print(f"vectors coverage: {root} does not verify:", file=sys.stderr)
+        for p in loaded.problems[:20]:
+            print(f"  - {p}", file=sys.stderr)
+        return 1
+    out: Path = args.out or root / COVERAGE
+    out.write_text(coverage_markdown(d for _, d in loaded.files), encoding="ascii")
+    print(f"vectors coverage: wrote {out}")
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    """Write the plain (hex) form of the vectors."""
+    root: Path = args.dir or default_vectors_dir()
+    loaded = verify(root)
+    if loaded.problems:
+        print(f"vectors export: {root} does not verify:", file=sys.stderr)
+        for p in loaded.problems[:20]:
+            print(f"  - {p}", file=sys.stderr)
+        return 1
+    files = []
+    for _, d in loaded.files:
+        if args.include:
+            vs = [v for v in d["vectors"] if any(
+                fnmatch.fnmatchcase(n, pat) for pat in args.include
+                for n in (v["id"], v["op"], d["suite"]))]
+            if not vs:
+                continue
+            d = {**d, "vectors": vs}
+        files.append(d)
+    try:
+        n = export(files, args.out)
+    except (ExportError, OSError) as exc:
+        print(f"vectors export: {exc}", file=sys.stderr)
+        return 1
+    print(f"vectors export: wrote {n} vectors under {args.out} (index: {args.out / 'index.txt'})")
+    return 0

@@ -1,0 +1,239 @@
+"""Vector suites of the model-level operators (spec/06-layers.md, spec/08-model.md).
+
+For each tiny model preset (``tiny``, ``tiny-odd``) one suite per operator
+(``attention``, ``ffn``, ``encoder_layer``, ``model``): parameters drawn by
+:func:`conformance.model_ops.draw_params` from fixed seeds, hand-named edge cases
+(single token, every key but the first masked, full length, zero input, inputs at
+the ends of the hidden format, saturating output requantization) and negative
+cases (bad mask, out-of-range input, wrong shape, a Q move above its format).
+Every vector carries the trace tensors as profile outputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from typing import Any
+
+from conformance import flags as flagmod
+from conformance.cases import Case
+from conformance.generate import Suite, register_shapes, register_suite, suite_seed
+from conformance.model_ops import (
+    draw_h0,
+    draw_mask,
+    draw_params,
+    layer_to_inputs,
+    model_to_inputs,
+)
+from conformance.ops import config_to_dict
+from reference import model
+from reference.model_config import ModelConfig, ModelParams
+from reference.model_presets import MODEL_PRESETS
+
+JSON = Any
+
+OPS = ("attention", "ffn", "encoder_layer", "model")
+PART = {"attention": "attention", "ffn": "ffn", "encoder_layer": "all"}
+RULE = {"attention": "layer.attention", "ffn": "layer.ffn", "encoder_layer": "layer.encoder",
+        "model": "model.forward"}
+DRAWN = {"attention": 10, "ffn": 10, "encoder_layer": 6, "model": 4}
+"""Drawn vectors per suite (before the edge and negative cases)."""
+
+for _rule, _text in (
+    ("layer.attention", "Attention block: Q/K/V counts, scores, PTsoftmax with the mask, "
+                        "probability counts, context, output projection, residual, BSPN_1."),
+    ("layer.ffn", "Feed-forward block: binary linear, ReLU as the clamp at 0, unsigned-input "
+                  "binary linear, residual with saturation, BSPN_2."),
+    ("layer.encoder", "Encoder layer: the attention block followed by the feed-forward block."),
+    ("model.forward", "Stack of encoder layers, pooler on the first token (ReLU clamp), "
+                      "integer classifier."),
+    ("layer.domain", "Errors: hidden-state shape and format, mask, parameter ranges."),
+):
+    flagmod.register_rule(_rule, "spec/06-layers.md" if _rule.startswith("layer")
+                          else "spec/08-model.md", _text)
+
+
+def _analyze(cfg: ModelConfig, inputs: Mapping[str, JSON],
+             outputs: Mapping[str, JSON]) -> set[str]:
+    """Flags found in a model-level vector's content."""
+    found: set[str] = set()
+    mask = inputs.get("mask")
+    if isinstance(mask, list) and mask:
+        if not any(mask):
+            found.add("all_masked")
+        elif not all(mask):
+            found.add("masked_row")
+        if len(mask) == cfg.max_seq:
+            found.add("max_length")
+    h = inputs.get("h")
+    if isinstance(h, list) and h and not any(h):
+        found.add("zero_input")
+    if isinstance(h, list) and (cfg.h_format.min in h or cfg.h_format.max in h):
+        found.add("format_extreme")
+    rf = cfg.r_format
+    for key, value in outputs.items():
+        base = key.rsplit(".", 1)[-1]
+        if base in ("a_o", "a_ffn2", "r1", "r2") and isinstance(value, list) and (
+                rf.min in value or rf.max in value):
+            found.add("saturation")
+    return found
+
+
+for _op in ("attention", "ffn", "encoder_layer", "model"):
+    flagmod.register_analyzer(_op, _analyze)
+
+
+def _inputs(op: str, cfg: ModelConfig, params: ModelParams, h: list[list[int]],
+            mask: list[bool], layer: int = 0) -> dict[str, JSON]:
+    out: dict[str, JSON] = {"h": [v for row in h for v in row]}
+    if op != "ffn":
+        out["mask"] = [1 if m else 0 for m in mask]
+    if op == "model":
+        out.update(model_to_inputs(params, cfg))
+    else:
+        out.update(layer_to_inputs(params.layers[layer], "", cfg, PART[op]))
+    return out
+
+
+def _ffn_input(cfg: ModelConfig, params: ModelParams, h: list[list[int]],
+               mask: list[bool]) -> list[list[int]]:
+    """The feed-forward block's input: the attention block's output ``h1`` (BSPN values)."""
+    out = model.forward(h, mask, params, cfg, trace=True)
+    return [list(r) for r in out.trace["layer.0.h1"]]
+
+
+def _builder(op: str, name: str, cfg: ModelConfig) -> Callable[[], list[Case]]:
+    def build() -> list[Case]:
+        seed = suite_seed(name)
+        cases: list[Case] = []
+        rule = RULE[op]
+
+        def case(params: ModelParams, h: list[list[int]], mask: list[bool], comment: str,
+                 flags: tuple[str, ...] = (), via_attention: bool = False) -> Case:
+            hh = _ffn_input(cfg, params, h, mask) if via_attention and op == "ffn" else h
+            return Case(_inputs(op, cfg, params, hh, mask), comment, flags, rule)
+
+        for k in range(DRAWN[op]):
+            params = draw_params(cfg, seed + k)
+            seq = 1 + (seed + k) % cfg.max_seq
+            cases.append(case(params, draw_h0(cfg, seq, seed + 100 + k),
+                              draw_mask(seq, seed + 200 + k),
+                              f"random parameters and input (draw {k}), {seq} tokens",
+                              via_attention=True))
+        params = draw_params(cfg, seed + 1000)
+        n = cfg.max_seq
+        h = draw_h0(cfg, n, seed + 1001)
+        cases.append(case(params, h, [True] * n, "every token real, longest sequence"))
+        cases.append(case(params, h[:1], [True], "a single token"))
+        cases.append(case(params, h, [True] + [False] * (n - 1),
+                          "every key but the first masked"))
+        if op != "ffn":
+            cases.append(case(params, h, [False] * n, "every key masked: zero probabilities, "
+                              "zero context"))
+        zero = [[0] * cfg.hidden for _ in range(n)]
+        cases.append(case(params, zero, [True] * n, "zero hidden states"))
+        fmt = cfg.h_format
+        ext = [[fmt.max if (t + j) % 2 else fmt.min for j in range(cfg.hidden)]
+               for t in range(n)]
+        cases.append(case(params, ext, [True] * n, "hidden states at the ends of their format"))
+        mmax = (1 << cfg.multiplier_bits) - 1
+        bmax = (1 << (cfg.bias_width - 1)) - 1
+        big = tuple(bmax if i % 2 == 0 else -bmax for i in range(cfg.hidden))
+        loud = ModelParams(tuple(
+            replace(lp, o=replace(lp.o, out_mult=mmax, out_shift=0, out_bias=big),
+                    ffn2=replace(lp.ffn2, out_mult=mmax, out_shift=0, out_bias=big))
+            for lp in params.layers), params.head)
+        cases.append(case(loud, h, [True] * n, "output requantization saturates the residual "
+                          "format"))
+        if op != "ffn":
+            # p = 1 for the single real key, and (2**bits - 3) / 2 is exactly halfway.
+            tie = ModelParams(tuple(
+                replace(lp, prob_mult=(1 << cfg.bits) - 3, prob_shift=cfg.prob_frac + 1)
+                for lp in params.layers), params.head)
+            cases.append(case(tie, h, [True] + [False] * (n - 1),
+                              "probability count exactly halfway: ties to even",
+                              ("rounding_tie",)))
+            odd = ModelParams(tuple(replace(lp, score_mult=min(3, mmax))
+                                    for lp in params.layers), params.head)
+            cases.append(case(odd, h, [True] * n, "a score multiplier that is not a power of two"))
+        if op != "attention":
+            moved = ModelParams(tuple(
+                replace(lp, ffn2=replace(lp.ffn2, in_bias=(min(1 << lp.ffn2.in_shift, bmax),)
+                                         * cfg.ffn))
+                for lp in params.layers), params.head)
+            cases.append(case(moved, h, [True] * n, "FFN2 input move of one step: the ReLU clamp "
+                              "comes before the move", via_attention=True))
+        cases += _negative(op, cfg, params, h)
+        return cases
+
+    return build
+
+
+def _negative(op: str, cfg: ModelConfig, params: ModelParams,
+              h: list[list[int]]) -> list[Case]:
+    n = len(h)
+    base = _inputs(op, cfg, params, h, [True] * n)
+    bad: list[tuple[dict[str, JSON], str, str]] = []
+    if op != "ffn":
+        bad.append(({**base, "mask": [1] * (n + 1)}, "mask one entry too long", "mask"))
+        bad.append(({**base, "mask": [*([1] * (n - 1)), 2]}, "mask entry 2", "mask"))
+    over = list(base["h"])
+    over[0] = cfg.h_format.max + 1
+    bad.append(({**base, "h": over}, "hidden value above its format", "range"))
+    bad.append(({**base, "h": base["h"][:-1]}, "hidden states one value short", "shape"))
+    if op in ("attention", "encoder_layer", "model"):
+        key = "layer.0.q.in_bias" if op == "model" else "q.in_bias"
+        moved = [cfg.bias_format.max + 1, *list(base[key])[1:]]
+        bad.append(({**base, key: moved}, "a Q move above its format", "range"))
+        skey = "layer.0.q.signs" if op == "model" else "q.signs"
+        zs = [0, *list(base[skey])[1:]]
+        bad.append(({**base, skey: zs}, "a zero weight sign", "range"))
+    else:
+        key = "ffn1.signs"
+        zs = [0, *list(base[key])[1:]]
+        bad.append(({**base, key: zs}, "a zero weight sign", "range"))
+    return [Case(inp, f"rejected: {what}", (), "layer.domain", None, cls)
+            for inp, what, cls in bad]
+
+
+def _shapes(config: Mapping[str, JSON], name: str, value: JSON) -> list[int] | None:
+    """Shapes of the model-level tensors (seq x hidden, heads x seq x seq, ...)."""
+    if not isinstance(value, list):
+        return None
+    try:
+        cfg = ModelConfig(**config)
+    except Exception:  # an invalid configuration of a negative vector: flat shapes
+        return None
+    base = name.rsplit(".", 1)[1] if name.startswith("layer.") else name
+    if base in ("h", "hidden"):
+        return [len(value) // cfg.hidden, cfg.hidden] if len(value) % cfg.hidden == 0 else None
+    if base.endswith("signs") and "." in name:
+        lname = name.split(".")[-2]
+        try:
+            lc = cfg.linear(lname)
+        except Exception:
+            return None
+        if len(value) == lc.in_features * lc.out_features:
+            return [lc.out_features, lc.in_features]
+        return None
+    if base in ("scores", "probs", "c_prob"):
+        seq2 = len(value) // cfg.heads
+        seq = round(seq2 ** 0.5)
+        return [cfg.heads, seq, seq] if cfg.heads * seq * seq == len(value) else None
+    if base in ("acc_ffn1", "u", "cin_ffn2"):
+        return [len(value) // cfg.ffn, cfg.ffn] if len(value) % cfg.ffn == 0 else None
+    if base == "cls_weight":
+        return [cfg.num_labels, cfg.hidden] if len(value) == cfg.num_labels * cfg.hidden \
+            else None
+    if base in model.TRACE_LAYER_NAMES:
+        return [len(value) // cfg.hidden, cfg.hidden] if len(value) % cfg.hidden == 0 else None
+    return None
+
+
+for _op in OPS:
+    register_shapes(_op, _shapes)
+    for _preset in ("tiny", "tiny-odd"):
+        _cfg = MODEL_PRESETS[_preset]
+        _name = f"{_op}-{_preset}"
+        register_suite(Suite(_name, _op, _preset, config_to_dict(_cfg),
+                             _builder(_op, _name, _cfg)))

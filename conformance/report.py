@@ -1,0 +1,243 @@
+"""Reports of a conformance run: a text summary, JSON and JUnit XML (spec/12).
+
+:func:`write_reports` always writes both files, whatever happened in the run
+(a crashed backend, unreadable vectors, an interrupt): the report of a failed
+run is the one that matters most.
+"""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+from conformance.runner import Outcome, Result, profiles_claimed, summary_counts
+from reference.version import SPEC_VERSION
+
+JSON = Any
+
+JSON_NAME = "check-report.json"
+JUNIT_NAME = "check-junit.xml"
+TEXT_FAILURES = 20
+"""Failures printed in full by the text summary (all are in the JSON report)."""
+
+
+def _clean(text: str) -> str:
+    """Text safe for XML 1.0: control characters other than tab and newline escaped."""
+    return "".join(ch if ch in "\t\n" or (ch >= " " and ch not in "\ufffe\uffff")
+                   else f"\\x{ord(ch):02x}" for ch in text)
+
+
+def _vector_json(o: Outcome) -> dict[str, JSON]:
+    base: dict[str, JSON] = {"id": o.id, "op": o.op, "suite": o.suite, "status": o.status}
+    if o.claimed:
+        base["profiles"] = o.claimed
+    if o.extra_outputs:
+        base["unknown_outputs"] = o.extra_outputs
+    if o.status == "pass":
+        return base
+    base.update({
+        "file": o.file, "preset": o.preset, "rule": o.rule, "section": o.section,
+        "rule_text": o.rule_text, "flags": o.flags, "comment": o.comment, "expect": o.expect,
+        "message": o.message, "mismatches": o.mismatches, "inputs": o.inputs,
+    })
+    if o.xfail_reason is not None:
+        base["xfail_reason"] = o.xfail_reason
+    if o.original_status is not None:
+        base["original_status"] = o.original_status
+    if o.stderr:
+        base["stderr"] = o.stderr[-4000:]
+    return base
+
+
+def to_json(res: Result) -> dict[str, JSON]:
+    """The JSON report."""
+    counts: dict[str, int] = {}
+    for o in res.outcomes:
+        counts[o.status] = counts.get(o.status, 0) + 1
+    return {
+        "verdict": res.verdict,
+        "exit_code": res.exit_code,
+        "spec_version": SPEC_VERSION,
+        "backend": {"name": res.backend, "kind": res.backend_kind},
+        "vectors_dir": res.vectors_dir,
+        "selection": {
+            "include": list(res.options.include), "exclude": list(res.options.exclude),
+            "xfail": [{"pattern": x.pattern, "reason": x.reason} for x in res.options.xfail],
+            "manifest_vectors": res.manifest_total, "loaded_vectors": res.loaded_total,
+            "selected_vectors": res.selected, "missing_vectors": res.missing_total,
+            "partial_suites": res.partial_suites, "excluded_suites": res.excluded_suites,
+            "passes": res.options.passes,
+        },
+        "problems": res.problems,
+        "notes": res.notes,
+        "aborted": res.aborted,
+        "counts": dict(sorted(counts.items())),
+        "per_operator": summary_counts(res.outcomes, lambda o: [o.op]),
+        "per_suite": summary_counts(res.outcomes, lambda o: [o.suite]),
+        "per_flag": summary_counts(res.outcomes, lambda o: o.flags),
+        "per_rule": summary_counts(res.outcomes, lambda o: [o.rule]),
+        "profiles": profiles_claimed(res.outcomes),
+        "elapsed_s": round(res.elapsed_s, 3),
+        "backend_stderr_tail": res.stderr_tail[-8000:],
+        "vectors": [_vector_json(o) for o in res.outcomes],
+    }
+
+
+def _failure_text(o: Outcome) -> str:
+    lines = [f"[{o.status}] {o.id}  ({o.file})",
+             f"    rule {o.rule} ({o.section}): {o.rule_text}",
+             f"    flags: {', '.join(o.flags) or '-'};  comment: {o.comment}",
+             f"    {o.message}"]
+    for m in o.mismatches[:8]:
+        if "more" in m:
+            lines.append(f"      ... {m['more']} more differing element(s) of {m['field']}")
+        elif m["index"] is None:
+            lines.append(f"      {m['field']}: expected {m['expected']}, actual {m['actual']}")
+        else:
+            pos = ",".join(map(str, m["position"]))
+            lines.append(f"      {m['field']}[{pos}]: expected {m['expected']}, "
+                         f"actual {m['actual']}")
+    if o.inputs:
+        shown = []
+        for k, v in o.inputs.items():
+            if isinstance(v, dict) and "head" in v:
+                head = ", ".join(map(str, v["head"][:12]))
+                shown.append(f"{k}=[{head}, ... ({v['length']} values)]")
+            else:
+                text = json.dumps(v)
+                shown.append(f"{k}={text if len(text) <= 100 else text[:100] + '...'}")
+        lines.append(f"    inputs: {'; '.join(shown)}")
+    if o.xfail_reason:
+        lines.append(f"    expected failure: {o.xfail_reason}")
+    if o.stderr.strip():
+        tail = o.stderr.strip().splitlines()[-3:]
+        lines.append("    backend stderr: " + " | ".join(tail))
+    return "\n".join(lines)
+
+
+def _table(title: str, rows: dict[str, dict[str, int]]) -> list[str]:
+    if not rows:
+        return []
+    width = max(len(title), *(len(k) for k in rows))
+    out = [f"{title:<{width}}  vectors   pass   fail  xfail"]
+    for k, r in rows.items():
+        out.append(f"{k:<{width}}  {r['vectors']:7d} {r['pass']:6d} {r['fail']:6d} "
+                   f"{r['xfail']:6d}")
+    return out
+
+
+def to_text(res: Result, reports: list[Path] | None = None, failures: int = TEXT_FAILURES,
+            flags: bool = True) -> str:
+    """The human summary printed by ``sorbet-ref check``."""
+    lines = [
+        f"sorbet-ref check: backend {res.backend} ({res.backend_kind}); vectors "
+        f"{res.vectors_dir}; spec {SPEC_VERSION}",
+        f"vectors: {res.manifest_total} in the manifest, {res.loaded_total} loaded, "
+        f"{res.selected} selected; each run {res.options.passes} time(s)"
+        + (", the second pass in reverse order" if res.options.passes > 1 else ""),
+        "",
+    ]
+    lines += _table("operator", summary_counts(res.outcomes, lambda o: [o.op]))
+    if flags:
+        lines += ["", *_table("flag", summary_counts(res.outcomes, lambda o: o.flags))]
+    prof = profiles_claimed(res.outcomes)
+    if prof:
+        lines.append("")
+        lines.append("profile outputs returned (checked when returned):")
+        for op, row in prof.items():
+            claimed = row["claimed"]
+            avail = row["available"]
+            if not avail:
+                continue
+            total = row["valid_vectors"]
+            if len(claimed) > 8:
+                every = sum(1 for n in claimed.values() if n == total)
+                got = (f"{len(claimed)} of {len(avail)} profile outputs ({every} of them on "
+                       f"all {total} vectors)")
+            else:
+                got = ", ".join(f"{k} ({n}/{total})" for k, n in claimed.items())
+            none = [k for k in avail if k not in claimed]
+            rest = (", ".join(none) if len(none) <= 8 else f"{len(none)} others")
+            lines.append(f"  {op}: {got or 'none'}"
+                         + (f"; not returned: {rest}" if none and claimed else ""))
+    bad = [o for o in res.outcomes if o.status != "pass"]
+    if bad:
+        lines += ["", f"failures and expected failures ({len(bad)}; first "
+                      f"{min(failures, len(bad))} shown, all in the JSON report):"]
+        lines += [_failure_text(o) for o in bad[:failures]]
+    if res.problems:
+        lines += ["", "problems:"] + [f"  - {p}" for p in res.problems]
+    if res.notes:
+        lines += ["", "notes:"] + [f"  - {p}" for p in res.notes]
+    if res.stderr_tail.strip() and any(o.status in ("crash", "timeout", "garbage") for o in bad):
+        tail = res.stderr_tail.strip().splitlines()[-5:]
+        lines += ["", "backend stderr (last lines):"] + [f"  {t}" for t in tail]
+    passed = sum(1 for o in res.outcomes if o.status == "pass")
+    xfail = sum(1 for o in res.outcomes if o.status == "xfail")
+    failed = sum(1 for o in res.outcomes if o.failed)
+    lines += ["", f"VERDICT: {res.verdict}: {passed} passed, {failed} failed, {xfail} expected "
+                  f"failures of {res.selected} selected ({res.manifest_total} in the manifest) "
+                  f"in {res.elapsed_s:.1f} s"]
+    if reports:
+        lines.append("reports: " + ", ".join(str(p) for p in reports))
+    return "\n".join(lines)
+
+
+def to_junit(res: Result) -> ET.Element:
+    """The JUnit XML report: one testsuite per vector suite, one testcase per vector."""
+    root = ET.Element("testsuites", name="sorbet-ref check")
+    by_suite: dict[str, list[Outcome]] = {}
+    for o in res.outcomes:
+        by_suite.setdefault(o.suite, []).append(o)
+    total = fails = errors = skipped = 0
+    if res.problems or not res.outcomes:
+        ts = ET.SubElement(root, "testsuite", name="run", tests="1", failures="0", errors="1",
+                           skipped="0")
+        tc = ET.SubElement(ts, "testcase", classname="sorbet-ref.run", name="run-level checks")
+        err = ET.SubElement(tc, "error", message=_clean("; ".join(res.problems)[:500])
+                            or "empty run", type="run")
+        err.text = _clean("\n".join(res.problems)) or "empty run"
+        total += 1
+        errors += 1
+    for suite, outs in by_suite.items():
+        nf = sum(1 for o in outs if o.failed and o.status not in ("crash", "timeout", "not_run"))
+        ne = sum(1 for o in outs if o.status in ("crash", "timeout", "not_run"))
+        ns = sum(1 for o in outs if o.status == "xfail")
+        ts = ET.SubElement(root, "testsuite", name=suite, tests=str(len(outs)),
+                           failures=str(nf), errors=str(ne), skipped=str(ns))
+        for o in outs:
+            tc = ET.SubElement(ts, "testcase", classname=f"sorbet-ref.{o.op}.{suite}", name=o.id)
+            if o.status == "pass":
+                continue
+            if o.status == "xfail":
+                ET.SubElement(tc, "skipped", message=_clean(
+                    f"expected failure ({o.original_status}): {o.xfail_reason}"))
+                continue
+            tag = "error" if o.status in ("crash", "timeout", "not_run") else "failure"
+            el = ET.SubElement(tc, tag, message=_clean(f"{o.status}: {o.message}"[:500]),
+                               type=o.status)
+            el.text = _clean(_failure_text(o))
+        total += len(outs)
+        fails += nf
+        errors += ne
+        skipped += ns
+    root.set("tests", str(total))
+    root.set("failures", str(fails))
+    root.set("errors", str(errors))
+    root.set("skipped", str(skipped))
+    return root
+
+
+def write_reports(res: Result, report_dir: Path) -> list[Path]:
+    """Write the JSON and JUnit reports under ``report_dir``; returns their paths."""
+    report_dir.mkdir(parents=True, exist_ok=True)
+    jpath = report_dir / JSON_NAME
+    xpath = report_dir / JUNIT_NAME
+    jpath.write_text(json.dumps(to_json(res), indent=1, sort_keys=False) + "\n",
+                     encoding="utf-8")
+    tree = ET.ElementTree(to_junit(res))
+    ET.indent(tree)
+    tree.write(xpath, encoding="utf-8", xml_declaration=True)
+    return [jpath, xpath]

@@ -1,0 +1,1 @@
+"""A backend that follows the authors' floating point formulas (docs/float-port.md)."""
