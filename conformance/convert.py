@@ -48,6 +48,7 @@ from conformance.checkpoint import (
     count_layers,
     detect_names,
 )
+from conformance.floatmodel import ALPHA_FLOOR
 from conformance.modelfile import ModelFile
 from reference.bspn import BSPNParams
 from reference.errors import ConfigError
@@ -65,8 +66,6 @@ from reference.version import SPEC_VERSION
 
 F64 = npt.NDArray[np.float64]
 
-ALPHA_FLOOR = float(np.float32(1e-5))
-"""The authors' quantizers use ``max(alpha, float32(1e-5))`` as the step."""
 
 BSPN_EPS = Fraction(1, 100000)
 """eps added to ``running_phi`` (1e-5, as an exact decimal)."""

@@ -27,11 +27,19 @@ from collections.abc import Callable, Mapping
 from fractions import Fraction
 from typing import Any
 
-from conformance.ops import JSON, OpSpec, register
+from conformance.ops import (
+    JSON,
+    OpSpec,
+    input_field,
+    input_int,
+    input_ints,
+    input_mask,
+    register,
+)
 from reference import layers, model
 from reference.binary_linear import pack_signs
 from reference.bspn import BSPNParams
-from reference.errors import MaskError, RangeError, ShapeError
+from reference.errors import RangeError, ShapeError
 from reference.model_config import (
     LINEAR_NAMES,
     HeadParams,
@@ -44,29 +52,6 @@ from reference.model_config import (
 # --------------------------------------------------------------------------- JSON decoding
 
 
-def _field(inputs: Mapping[str, JSON], name: str) -> JSON:
-    if name not in inputs:
-        raise ShapeError(f"inputs: missing field {name!r}")
-    return inputs[name]
-
-
-def _ints(inputs: Mapping[str, JSON], name: str) -> list[int]:
-    value = _field(inputs, name)
-    if not isinstance(value, list):
-        raise ShapeError(f"inputs.{name}: expected a list of integers, got {type(value).__name__}")
-    for i, v in enumerate(value):
-        if isinstance(v, bool) or not isinstance(v, int):
-            raise RangeError(f"inputs.{name}[{i}]: expected an integer, got {v!r}")
-    return value
-
-
-def _int(inputs: Mapping[str, JSON], name: str) -> int:
-    value = _field(inputs, name)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise RangeError(f"inputs.{name}: expected an integer, got {value!r}")
-    return value
-
-
 def _rows(flat: list[int], cols: int, name: str) -> list[list[int]]:
     if len(flat) % cols:
         raise ShapeError(f"inputs.{name}: length {len(flat)} is not a multiple of {cols}")
@@ -74,26 +59,18 @@ def _rows(flat: list[int], cols: int, name: str) -> list[list[int]]:
 
 
 def _mask(inputs: Mapping[str, JSON]) -> list[bool]:
-    raw = _field(inputs, "mask")
-    if not isinstance(raw, list):
-        raise MaskError(f"inputs.mask: expected a list of 0/1, got {type(raw).__name__}")
-    out: list[bool] = []
-    for i, m in enumerate(raw):
-        if type(m) is not int or m not in (0, 1):
-            raise MaskError(f"inputs.mask[{i}]: expected 0 or 1, got {m!r}")
-        out.append(m == 1)
-    return out
+    return input_mask(input_field(inputs, "mask"))
 
 
 def _hidden(inputs: Mapping[str, JSON], cfg: ModelConfig) -> list[list[int]]:
-    return _rows(_ints(inputs, "h"), cfg.hidden, "h")
+    return _rows(input_ints(inputs, "h"), cfg.hidden, "h")
 
 
 def linear_from_inputs(inputs: Mapping[str, JSON], p: str, cfg: ModelConfig,
                        name: str) -> LinearParams:
     """Decode linear layer ``name`` from the fields prefixed ``p`` (signs as +1/-1)."""
     lc = cfg.linear(name)
-    signs = _ints(inputs, f"{p}signs")
+    signs = input_ints(inputs, f"{p}signs")
     if len(signs) != lc.in_features * lc.out_features:
         raise ShapeError(
             f"inputs.{p}signs: expected {lc.out_features} x {lc.in_features} = "
@@ -104,16 +81,17 @@ def linear_from_inputs(inputs: Mapping[str, JSON], p: str, cfg: ModelConfig,
             raise RangeError(f"inputs.{p}signs[{i}]: expected -1 or +1, got {s!r}")
     return LinearParams(
         signs=pack_signs(_rows(signs, lc.in_features, f"{p}signs")),
-        in_mult=_int(inputs, f"{p}in_mult"), in_shift=_int(inputs, f"{p}in_shift"),
-        in_bias=tuple(_ints(inputs, f"{p}in_bias")),
-        out_mult=_int(inputs, f"{p}out_mult"), out_shift=_int(inputs, f"{p}out_shift"),
-        out_bias=tuple(_ints(inputs, f"{p}out_bias")),
+        in_mult=input_int(inputs, f"{p}in_mult"), in_shift=input_int(inputs, f"{p}in_shift"),
+        in_bias=tuple(input_ints(inputs, f"{p}in_bias")),
+        out_mult=input_int(inputs, f"{p}out_mult"), out_shift=input_int(inputs, f"{p}out_shift"),
+        out_bias=tuple(input_ints(inputs, f"{p}out_bias")),
     )
 
 
 def _bspn_params(inputs: Mapping[str, JSON], p: str) -> BSPNParams:
-    return BSPNParams(tuple(_ints(inputs, f"{p}weight_sign")),
-                      tuple(_ints(inputs, f"{p}weight_exp")), tuple(_ints(inputs, f"{p}bias")))
+    return BSPNParams(tuple(input_ints(inputs, f"{p}weight_sign")),
+                      tuple(input_ints(inputs, f"{p}weight_exp")),
+                      tuple(input_ints(inputs, f"{p}bias")))
 
 
 ATTENTION_LINEARS = ("q", "k", "v", "o")
@@ -144,9 +122,9 @@ def layer_from_inputs(inputs: Mapping[str, JSON], p: str, cfg: ModelConfig,
                else _unused_linear(cfg, n)) for n in LINEAR_NAMES}
     return LayerParams(
         q=lin["q"], k=lin["k"], v=lin["v"], o=lin["o"], ffn1=lin["ffn1"], ffn2=lin["ffn2"],
-        score_mult=_int(inputs, f"{p}score_mult") if att else 1,
-        prob_mult=_int(inputs, f"{p}prob_mult") if att else 1,
-        prob_shift=_int(inputs, f"{p}prob_shift") if att else 0,
+        score_mult=input_int(inputs, f"{p}score_mult") if att else 1,
+        prob_mult=input_int(inputs, f"{p}prob_mult") if att else 1,
+        prob_shift=input_int(inputs, f"{p}prob_shift") if att else 0,
         bspn1=_bspn_params(inputs, f"{p}bspn1.") if att else _unused_bspn(cfg),
         bspn2=_bspn_params(inputs, f"{p}bspn2.") if ffn else _unused_bspn(cfg),
     )
@@ -156,7 +134,8 @@ def head_from_inputs(inputs: Mapping[str, JSON], cfg: ModelConfig) -> HeadParams
     """Decode the pooler and classifier."""
     return HeadParams(
         pooler=linear_from_inputs(inputs, "pooler.", cfg, "pooler"),
-        cls_weight=tuple(_ints(inputs, "cls_weight")), cls_bias=tuple(_ints(inputs, "cls_bias")),
+        cls_weight=tuple(input_ints(inputs, "cls_weight")),
+        cls_bias=tuple(input_ints(inputs, "cls_bias")),
     )
 
 

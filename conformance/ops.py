@@ -85,14 +85,16 @@ def config_to_dict(cfg: object) -> dict[str, JSON]:
     return dataclasses.asdict(cfg)
 
 
-def _field(inputs: Mapping[str, JSON], name: str) -> JSON:
+def input_field(inputs: Mapping[str, JSON], name: str) -> JSON:
+    """The input ``name``; ShapeError when it is missing."""
     if name not in inputs:
         raise ShapeError(f"inputs: missing field {name!r}")
     return inputs[name]
 
 
-def _int_list(inputs: Mapping[str, JSON], name: str) -> list[int]:
-    value = _field(inputs, name)
+def input_ints(inputs: Mapping[str, JSON], name: str) -> list[int]:
+    """A list of integers (ShapeError if not a list, RangeError naming a bad element)."""
+    value = input_field(inputs, name)
     if not isinstance(value, list):
         raise ShapeError(f"inputs.{name}: expected a list of integers, got {type(value).__name__}")
     for i, v in enumerate(value):
@@ -101,25 +103,30 @@ def _int_list(inputs: Mapping[str, JSON], name: str) -> list[int]:
     return value
 
 
-def _int(inputs: Mapping[str, JSON], name: str) -> int:
-    value = _field(inputs, name)
+def input_int(inputs: Mapping[str, JSON], name: str) -> int:
+    """One integer (RangeError otherwise)."""
+    value = input_field(inputs, name)
     if isinstance(value, bool) or not isinstance(value, int):
         raise RangeError(f"inputs.{name}: expected an integer, got {value!r}")
     return value
 
 
+def input_mask(raw: JSON) -> list[bool]:
+    """A mask of JSON 0/1 integers as booleans (MaskError naming a bad entry)."""
+    if not isinstance(raw, list):
+        raise MaskError(f"inputs.mask: expected a list of 0/1, got {type(raw).__name__}")
+    out: list[bool] = []
+    for i, m in enumerate(raw):
+        if type(m) is not int or m not in (0, 1):
+            raise MaskError(f"inputs.mask[{i}]: expected 0 or 1, got {m!r}")
+        out.append(m == 1)
+    return out
+
+
 def _run_ptsoftmax(cfg: ptsoftmax.PTSoftmaxConfig, inputs: Mapping[str, JSON]) -> dict[str, JSON]:
-    scores = _int_list(inputs, "scores")
+    scores = input_ints(inputs, "scores")
     mask_raw = inputs.get("mask")
-    mask: list[bool] | None = None
-    if mask_raw is not None:
-        if not isinstance(mask_raw, list):
-            raise MaskError(f"inputs.mask: expected a list of 0/1, got {type(mask_raw).__name__}")
-        mask = []
-        for i, m in enumerate(mask_raw):
-            if type(m) is not int or m not in (0, 1):
-                raise MaskError(f"inputs.mask[{i}]: expected 0 or 1, got {m!r}")
-            mask.append(m == 1)
+    mask = None if mask_raw is None else input_mask(mask_raw)
     res = ptsoftmax.ptsoftmax(scores, mask, cfg)
     return {
         "out": list(res.out),
@@ -130,23 +137,23 @@ def _run_ptsoftmax(cfg: ptsoftmax.PTSoftmaxConfig, inputs: Mapping[str, JSON]) -
 
 def _run_bspn(cfg: bspn.BSPNConfig, inputs: Mapping[str, JSON]) -> dict[str, JSON]:
     params = bspn.BSPNParams(
-        tuple(_int_list(inputs, "weight_sign")),
-        tuple(_int_list(inputs, "weight_exp")),
-        tuple(_int_list(inputs, "bias")),
+        tuple(input_ints(inputs, "weight_sign")),
+        tuple(input_ints(inputs, "weight_exp")),
+        tuple(input_ints(inputs, "bias")),
     )
-    res = bspn.bspn(_int_list(inputs, "x"), params, cfg)
+    res = bspn.bspn(input_ints(inputs, "x"), params, cfg)
     return {"out": list(res.out), "divisor_exp": list(res.divisor_exp)}
 
 
 def _run_quantize(cfg: quantizer.QuantizerConfig, inputs: Mapping[str, JSON]) -> dict[str, JSON]:
     params = quantizer.QuantParams(
-        _int(inputs, "multiplier"), _int(inputs, "shift"), _int(inputs, "bias")
+        input_int(inputs, "multiplier"), input_int(inputs, "shift"), input_int(inputs, "bias")
     )
-    return {"counts": quantizer.quantize(_int_list(inputs, "x"), params, cfg)}
+    return {"counts": quantizer.quantize(input_ints(inputs, "x"), params, cfg)}
 
 
 def _run_if_encode(cfg: spikes.SpikeConfig, inputs: Mapping[str, JSON]) -> dict[str, JSON]:
-    count = _int(inputs, "count")
+    count = input_int(inputs, "count")
     return {
         "spikes": spikes.encode(count, cfg),
         "membrane": spikes.membrane_trace(count, cfg),
@@ -154,7 +161,7 @@ def _run_if_encode(cfg: spikes.SpikeConfig, inputs: Mapping[str, JSON]) -> dict[
 
 
 def _signs(inputs: Mapping[str, JSON], cfg: binary_linear.BinaryLinearConfig) -> list[list[int]]:
-    flat = _int_list(inputs, "signs")
+    flat = input_ints(inputs, "signs")
     n = cfg.in_features
     if len(flat) != cfg.out_features * n:
         raise ShapeError(
@@ -167,7 +174,7 @@ def _signs(inputs: Mapping[str, JSON], cfg: binary_linear.BinaryLinearConfig) ->
 def _run_binary_linear(
     cfg: binary_linear.BinaryLinearConfig, inputs: Mapping[str, JSON]
 ) -> dict[str, JSON]:
-    counts = _int_list(inputs, "counts")
+    counts = input_ints(inputs, "counts")
     signs = _signs(inputs, cfg)
     acc = binary_linear.linear_count(counts, signs, cfg)
     acc_time, partial = binary_linear.linear_time(counts, signs, cfg)

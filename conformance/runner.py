@@ -116,6 +116,8 @@ class Outcome:
     message: str = ""
     mismatches: list[dict[str, JSON]] = field(default_factory=list)
     claimed: list[str] = field(default_factory=list)
+    offered: list[str] = field(default_factory=list)
+    """Profile outputs the vector carries (the ones a backend may return)."""
     xfail_reason: str | None = None
     original_status: str | None = None
     inputs: dict[str, JSON] = field(default_factory=dict)
@@ -375,6 +377,9 @@ def _describe(a: Answer) -> str:
 def _apply(o: Outcome, v: Mapping[str, JSON], answer: Answer) -> None:
     status, message, mismatches, claimed, unknown = judge(v, answer)
     o.status, o.message, o.mismatches, o.claimed = status, message, mismatches, claimed
+    expected = v.get("expected")
+    if isinstance(expected, dict) and isinstance(expected.get("profile"), dict):
+        o.offered = list(expected["profile"])
     o.extra_outputs = unknown
     o.stderr = answer.stderr
     if status != "pass":
@@ -437,9 +442,11 @@ def profiles_claimed(outcomes: Sequence[Outcome]) -> dict[str, dict[str, JSON]]:
     for o in outcomes:
         if o.expect != "outputs" or o.op not in OPS:
             continue
-        row = out.setdefault(o.op, {"valid_vectors": 0, "claimed": {},
-                                    "available": list(OPS[o.op].profile_outputs)})
+        row = out.setdefault(o.op, {"valid_vectors": 0, "claimed": {}, "available": []})
         row["valid_vectors"] += 1
+        for name in o.offered:
+            if name not in row["available"]:
+                row["available"].append(name)
         for name in o.claimed:
             row["claimed"][name] = row["claimed"].get(name, 0) + 1
     return dict(sorted(out.items()))

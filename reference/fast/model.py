@@ -145,7 +145,7 @@ def attention_block(
                  dtype=matmul_dtype(c_bound))
     ctx = merge_heads(exact_matmul(cp, vh, c_bound, raw=True))
     rf = cfg.r_format
-    cin_o, acc_o, a_o = linear(ctx, layer.o, rf.min, rf.max, trace)
+    cin_o, acc_o, a_o = linear(ctx, layer.o, rf.min, rf.max, trace, x_bound=c_bound)
     r1, h1 = residual_bspn(a_o, h, layer.bspn1, cfg)
     if cin_o is not None:
         for name in ("q", "k", "v"):
