@@ -13,6 +13,12 @@ never asserts on time.
 ``--blas-threads`` sets the BLAS thread count of both implementations (before
 numpy loads); the fast tier's elementwise work is single-threaded either way.
 On a machine shared with other work, ``--blas-threads 1`` gives steadier figures.
+
+One run of ``bench_model.py --blas-threads 1`` on the project's 2-core machine
+(numpy 2.4.6) printed 25.3 ms for one layer, 301.6 ms for the full forward
+(12 layers and the head), 16.8 ms for the float32 layer: ratio 1.51x, just
+outside the 1.5x target. Timings vary with the machine and its load from run to
+run; they are measurements, not guarantees.
 """
 
 from __future__ import annotations

@@ -9,6 +9,10 @@ asserts on time.
 
 ``--lin-fan-in N`` times ``lin.time_eq_count`` with a symbolic fan-in of ``N``
 instead of the proof run's (spec/09-theorems.md says why the run uses 2).
+
+One run of ``bench_prove.py`` (preset ``sorbet``) on the project's 2-core machine
+printed ``total 15.68s, 0 failed``. Timings vary with the machine, its load and
+the Z3 version; they are measurements, not guarantees.
 """
 
 from __future__ import annotations

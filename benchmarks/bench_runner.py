@@ -7,6 +7,11 @@ Runs the committed vectors (each twice, as the runner does) against the
 reference in process (ReferenceBackend) and through the subprocess protocol
 (examples/reference_server.py), and prints vectors/s for each. Figures only;
 nothing is asserted.
+
+One run on the project's 2-core machine, over the 1697 committed vectors (3394
+calls): 1359 vectors/s in process, 1258 vectors/s over JSON lines. Timings
+vary with the machine and its load from run to run; they are measurements, not
+guarantees.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import hypothesis
+import z3
 
 from conformance.vectorfile import (
     FORMAT_VERSION,
@@ -62,7 +63,7 @@ def build_manifest(entries: Iterable[dict[str, JSON]]) -> dict[str, JSON]:
     return {
         "files": files,
         "format_version": FORMAT_VERSION,
-        "generated_with": {"hypothesis": hypothesis.__version__},
+        "generated_with": {"hypothesis": hypothesis.__version__, "z3": z3.get_version_string()},
         "generator_version": GENERATOR_VERSION,
         "spec_version": SPEC_VERSION,
         "totals": {

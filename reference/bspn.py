@@ -10,7 +10,8 @@ bits) split into groups of ``group_size`` channels, and for each group:
 3. per channel, exactly: ``y_i = w_i * x_i / 2**k + beta_i`` with
    ``w_i = sign_i * 2**wexp_i`` and ``beta_i`` of ``bias_frac`` fractional bits:
    ``N_i = sign_i * x_i * 2**(P + wexp_i + eps_exp - j) + beta_i * 2**(P - bias_frac)``
-   is the integer ``y_i * 2**P`` for the constant ``P = cfg.exact_frac``.
+   is the integer ``y_i * 2**P`` for the constant ``P = cfg.exact_frac``; it fits
+   ``cfg.n_width`` signed bits (theorem bspn.exact_width; OverflowDetected otherwise).
 4. ``N_i = 0`` gives 0; else ``r = round(log2 |N_i|) - P + out_frac`` (log-domain
    nearest); ``r < 0`` flushes to 0; ``r > out_width - 2`` saturates to
    ``out_width - 2``; the output integer is ``sign(N_i) * 2**r`` with
@@ -25,7 +26,7 @@ from typing import TypeVar
 
 from reference import arith
 from reference.algebra import PY, Algebra
-from reference.errors import ConfigError
+from reference.errors import ConfigError, OverflowDetected
 from reference.formats import IntFormat, check_int, check_length, check_range
 
 V = TypeVar("V")
@@ -103,6 +104,23 @@ class BSPNConfig:
         return max(self.bias_frac, self.j_max - self.weight_exp_min - self.eps_exp, 0)
 
     @property
+    def shift_max(self) -> int:
+        """Largest shift ``P + wexp + eps_exp - j`` of ``N``: largest ``wexp``, ``j = in_frac``."""
+        return self.exact_frac + self.weight_exp_max + self.eps_exp - self.in_frac
+
+    @property
+    def n_width(self) -> int:
+        """Signed width of the exact value ``N`` (theorem bspn.exact_width).
+
+        The least ``w`` with ``|N| <= 2**(w-1)`` for the linear bound
+        ``|N| <= 2**(in_width-1) * 2**shift_max + 2**(bias_width-1) * 2**(P - bias_frac)``,
+        which ``N`` reaches (input and bias at their minimum, weight ``+2**weight_exp_max``).
+        """
+        big = ((1 << (self.in_width - 1)) << self.shift_max) + (
+            (1 << (self.bias_width - 1)) << (self.exact_frac - self.bias_frac))
+        return (big - 1).bit_length() + 1
+
+    @property
     def r_max(self) -> int:
         """Largest output exponent code: ``out_width - 2``."""
         return self.out_width - 2
@@ -169,6 +187,7 @@ def bspn(x: Sequence[int], params: BSPNParams, cfg: BSPNConfig) -> BSPNResult:
     xs = cfg.in_format.check_all(x, "bspn: x")
     params.validate(cfg)
     p = cfg.exact_frac
+    n_lo, n_hi = -(1 << (cfg.n_width - 1)), (1 << (cfg.n_width - 1)) - 1
     out: list[int] = []
     ks: list[int] = []
     for g in range(cfg.groups):
@@ -181,5 +200,10 @@ def bspn(x: Sequence[int], params: BSPNParams, cfg: BSPNConfig) -> BSPNResult:
             n = params.weight_sign[i] * v * (1 << shift) + params.bias[i] * (
                 1 << (p - cfg.bias_frac)
             )
+            if not n_lo <= n <= n_hi:
+                raise OverflowDetected(
+                    f"bspn: channel {i}: exact value N = {n} leaves s{cfg.n_width} "
+                    f"(BSPNConfig.n_width; theorem bspn.exact_width)"
+                )
             out.append(round_output(n, cfg))
     return BSPNResult(tuple(out), tuple(ks))

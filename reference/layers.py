@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from reference import arith
 from reference.algebra import PY
 from reference.binary_linear import BinaryLinearConfig, dot_count, unpack_signs
 from reference.bspn import BSPNParams, bspn
@@ -266,7 +267,7 @@ def attention_context_time(cp: list[Matrix], cv: Matrix, cfg: ModelConfig) -> Ma
 def residual(a: Matrix, h: Matrix, cfg: ModelConfig) -> Matrix:
     """``r = saturate_r(a + h)``: clamp to the residual format (spec/06, step 7)."""
     fmt = cfg.r_format
-    return [[min(max(x + y, fmt.min), fmt.max) for x, y in zip(ar, hr, strict=True)]
+    return [[arith.clamp(PY, x + y, fmt.min, fmt.max) for x, y in zip(ar, hr, strict=True)]
             for ar, hr in zip(a, h, strict=True)]
 
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 from fractions import Fraction
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reference.algebra import PY
 from reference.bspn import BSPNConfig, BSPNParams, BSPNResult, bspn, divisor_j
+from reference.errors import OverflowDetected
 from reference.presets import PRESETS
 
 SETTINGS = settings(max_examples=250, deadline=None)
@@ -221,3 +224,38 @@ def test_power_of_two_scaling_witnesses() -> None:
     assert a.out == b.out
     zeros = [0] * 8
     assert bspn(zeros, params, cfg).divisor_exp == (-3, -3)  # the divisor is eps itself
+
+
+@SETTINGS
+@given(configs())
+def test_n_width_is_reached_and_tight(cfg: BSPNConfig) -> None:
+    """The widest ``N`` (one input alone at the format minimum with the largest weight
+    exponent, bias at its minimum) needs exactly ``n_width`` signed bits."""
+    j = divisor_j(PY, 1 << (cfg.in_width - 1), dataclasses.replace(cfg, group_size=1,
+                                                                   channels=1))
+    assert j >= cfg.in_frac
+    n = cfg.in_format.min * (1 << cfg.shift_max) + cfg.bias_format.min * (
+        1 << (cfg.exact_frac - cfg.bias_frac))
+    w = cfg.n_width
+    assert -(1 << (w - 1)) <= n and n < -(1 << (w - 2))
+
+
+def test_n_width_of_the_presets() -> None:
+    assert [PRESETS[p].bspn.n_width for p in ("sorbet", "tiny", "tiny-b2")] == [89, 28, 22]
+
+
+class _NarrowN(BSPNConfig):
+    """A configuration claiming a too-narrow ``n_width`` (to exercise the overflow check)."""
+
+    @property
+    def n_width(self) -> int:
+        return 4
+
+
+def test_n_outside_n_width_raises_overflow() -> None:
+    cfg = _NarrowN(**dataclasses.asdict(PRESETS["tiny"].bspn))
+    n = cfg.channels
+    params = BSPNParams((1,) * n, (cfg.weight_exp_max,) * n, (0,) * n)
+    with pytest.raises(OverflowDetected, match="n_width"):
+        bspn([cfg.in_format.max] * n, params, cfg)
+    assert bspn([0] * n, params, cfg).out == (0,) * n

@@ -10,16 +10,20 @@ must reject exactly like the reference, and must still pass a substantial share
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
+from conformance.backends import Rejected
 from conformance.cli import main
 from examples.float_port.float_port import BACKEND, BACKEND64, FloatPort
 
 OPERATORS = ("binary_linear", "bspn", "if_encode", "ptsoftmax", "quantize")
+MODEL_OPERATORS = ("attention", "ffn", "encoder_layer", "model")
+DOC = Path(__file__).resolve().parents[1] / "docs" / "float-port.md"
 
 
 def _check(backend: str, report_dir: Path) -> tuple[int, dict[str, Any]]:
@@ -33,6 +37,62 @@ def _check(backend: str, report_dir: Path) -> tuple[int, dict[str, Any]]:
 @pytest.fixture(scope="module")
 def float32_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, dict[str, Any]]:
     return _check("BACKEND", tmp_path_factory.mktemp("float32"))
+
+
+@pytest.fixture(scope="module")
+def float64_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, dict[str, Any]]:
+    return _check("BACKEND64", tmp_path_factory.mktemp("float64"))
+
+
+def _doc_rows(heading: str, first: str) -> dict[str, list[int]]:
+    """Rows ``| `name` | n | ... |`` of the first table after ``heading`` whose header starts
+    with ``| first |`` in docs/float-port.md, as name -> integers."""
+    text = DOC.read_text("utf-8")
+    section = text[text.index(heading):]
+    table = section[section.index(f"| {first} |"):]
+    rows: dict[str, list[int]] = {}
+    for line in table.splitlines()[2:]:
+        if not line.startswith("|"):
+            break
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        rows[cells[0].strip("`")] = [int(c) for c in cells[1:]]
+    return rows
+
+
+def test_doc_tables_match_the_runs(float32_run: tuple[int, dict[str, Any]],
+                                   float64_run: tuple[int, dict[str, Any]]) -> None:
+    """docs/float-port.md, "Results on the committed vectors", quotes these runs exactly."""
+    r32, r64 = float32_run[1], float64_run[1]
+    want_ops: dict[str, list[int]] = {}
+    for op in OPERATORS:
+        a, b = r32["per_operator"][op], r64["per_operator"][op]
+        want_ops[op] = [a["vectors"], a["pass"], a["fail"], b["pass"], b["fail"]]
+    want_ops["total"] = [sum(row[i] for row in want_ops.values()) for i in range(5)]
+    heading = "## Results on the committed vectors"
+    assert _doc_rows(heading, "operator") == want_ops
+    want_flags = {name: [row["vectors"], row["fail"], r64["per_flag"][name]["fail"]]
+                  for name, row in r32["per_flag"].items()
+                  if row["fail"] or r64["per_flag"][name]["fail"]}
+    assert _doc_rows(heading, "flag") == want_flags
+    text = DOC.read_text("utf-8")
+    for name, row in r32["per_flag"].items():
+        if name not in want_flags:  # flags without failures are listed with their counts
+            assert re.search(rf"`{name}`\s+\(?{row['vectors']}\)?", text), name
+
+
+def test_model_level_operators_are_not_computed() -> None:
+    """The port covers the five operators only (docs/float-port.md, "Run it"): a valid
+    model-level request raises NotImplementedError, an invalid one is rejected first."""
+    root = Path(__file__).resolve().parents[1] / "vectors"
+    for op in MODEL_OPERATORS:
+        vectors = json.loads((root / op / f"{op}-tiny.json").read_text("utf-8"))["vectors"]
+        valid = next(v for v in vectors if "outputs" in v["expected"])
+        with pytest.raises(NotImplementedError, match="no operator"):
+            BACKEND.run(op, valid["config"], valid["inputs"])
+        bad = next(v for v in vectors if "reject" in v["expected"])
+        with pytest.raises(Rejected) as info:
+            BACKEND.run(op, bad["config"], bad["inputs"])
+        assert info.value.cls == bad["expected"]["reject"]
 
 
 def test_float_port_fails_the_suite(float32_run: tuple[int, dict[str, Any]]) -> None:

@@ -34,7 +34,8 @@ THEOREMS = [
     "ptsm.partition_ratio", "ptsm.sum_bounds", "ptsm.ratio_rounded", "ptsm.ratio_unrounded",
     "ptsm.acc_width", "bspn.divisor_range", "bspn.divisor_exact", "bspn.log_round",
     "bspn.exact_width", "quant.rounding", "quant.no_overflow", "if.count", "if.membrane",
-    "if.spike_times", "lin.time_eq_count", "lin.acc_width",
+    "if.spike_times", "lin.time_eq_count", "lin.acc_width", "bspn.output_range",
+    "quant.multiplier_error",
 ]
 
 TINY = get_preset("tiny")
@@ -358,7 +359,7 @@ def test_prove_cli_tiny_and_sorbet(tmp_path: Path, capsys: pytest.CaptureFixture
         assert all(r["witnesses"] and all(w["found"] for w in r["witnesses"])
                    for r in data["results"])
     text = capsys.readouterr().out
-    assert "26 proved, 0 failed" in text
+    assert f"{len(THEOREMS)} proved, 0 failed" in text
 
 
 def test_prove_cli_only_and_failure(tmp_path: Path) -> None:
@@ -369,3 +370,48 @@ def test_prove_cli_only_and_failure(tmp_path: Path) -> None:
         "if.count", "if.membrane", "if.spike_times"]
     assert cli_main(["prove", "--preset", "tiny", "--only", "no.such", "--json", str(out),
                      "--no-regressions"]) == 2
+
+
+@pytest.mark.parametrize("name", ["tiny", "tiny-b2", "sorbet"])
+def test_output_encoding_agrees_with_round_output(name: str) -> None:
+    from conformance.proofs.ob_bspn import output_magnitude
+
+    cfg = get_preset(name).bspn
+    rng = random.Random(name)
+    za = Z3Algebra(cfg.n_width + 2)
+    x = za.var("x")
+    mag, _r = output_magnitude(za, x, cfg, arith.log_nearest_pow2_exp)
+    top = 1 << (cfg.n_width - 1)
+    edges = [arith.sqrt2_threshold(k) + d for k in range(cfg.n_width - 1) for d in (-1, 0)]
+    values = [v for v in edges if 1 <= v <= top] + [rng.randint(1, top) for _ in range(200)]
+    values += [rng.randint(1, 1 << rng.randint(1, cfg.n_width - 1)) for _ in range(200)]
+    for v in values:
+        got = zval(z3.substitute(mag, (x, z3.BitVecVal(v, za.width))))
+        assert got == abs(bspn.round_output(v, cfg)) == abs(bspn.round_output(-v, cfg)), v
+
+
+def test_output_range_catches_a_shifted_cut_over() -> None:
+    def log_nearest_late(a: Any, x: Any, width: int) -> Any:
+        r = a.const(0)
+        for i in range(width):
+            up = a.le(a.const(arith.sqrt2_threshold(i) + 1), x)
+            r = a.select(a.bit(x, i), a.select(up, a.const(i + 1), a.const(i)), r)
+        return r
+
+    assert _status("bspn.output_range", log_nearest_pow2_exp=log_nearest_late) \
+        == "counterexample"
+
+
+def test_converter_multipliers_within_the_proven_error() -> None:
+    from conformance.model_ops import fixed_point
+
+    rng = random.Random(5)
+    for _ in range(300):
+        ratio = Fraction(rng.randint(1, 10**6), rng.randint(1, 10**6))
+        mb = rng.randint(2, 20)
+        m, s = fixed_point(ratio, mb)
+        if m >= (1 << mb) - 1 and s == 0:
+            continue  # clipped: outside the rule
+        r = ratio * 2**s
+        assert abs(m - r) <= Fraction(1, 2)
+        assert abs(Fraction(m, 2**s) - ratio) / ratio <= Fraction(1, 2 * m - 1)

@@ -4,8 +4,9 @@
   exactly the outputs (or the rejection) it lists;
 - every ``python source=...`` block equals ``inspect.getsource`` of the function;
 - every dotted ``reference...`` name in ``spec/*.md`` resolves;
-- every theorem name cited in spec/01-05 is a known theorem, and each operator
-  file cites the theorems of its operator;
+- every theorem name cited anywhere in spec/ is registered in the proofs, each
+  operator file cites the theorems of its operator, and every registered
+  theorem is in spec/09's table (with a witness) and cited in a rule file (01-06);
 - every configuration field appears in its operator's parameter table;
 - the numeric tables of spec/01 and spec/07 equal what the code computes.
 """
@@ -23,7 +24,9 @@ from typing import Any
 
 import pytest
 
+from conformance.flags import RULES as VECTOR_RULES
 from conformance.ops import run_reference
+from conformance.proofs.registry import NAMES
 from reference import arith, binary_linear, bspn, ptsoftmax, quantizer, spikes
 from reference.algebra import PY
 from reference.formats import IntFormat
@@ -32,21 +35,13 @@ from reference.version import SPEC_VERSION
 
 SPEC = Path(__file__).resolve().parent.parent / "spec"
 
-THEOREMS = frozenset(
-    {
-        "arith.floor_log2", "arith.ceil_log2", "arith.nearest_pow2", "arith.log_nearest_pow2",
-        "arith.shift_round", "arith.shift_round.floor", "arith.shift_round.ceil",
-        "arith.shift_round.trunc", "arith.shift_round.half_up", "arith.shift_round.half_even",
-        "arith.clamp",
-        "ptsm.partition_ratio", "ptsm.sum_bounds", "ptsm.ratio_rounded",
-        "ptsm.ratio_unrounded", "ptsm.acc_width",
-        "bspn.divisor_range", "bspn.divisor_exact", "bspn.log_round", "bspn.exact_width",
-        "quant.rounding", "quant.no_overflow",
-        "if.count", "if.membrane", "if.spike_times",
-        "lin.time_eq_count", "lin.acc_width",
-    }
-)
-"""The stable theorem names (spec/09-theorems.md); the proofs use exactly these."""
+THEOREMS = frozenset(NAMES) | {"arith.shift_round"}
+"""The stable theorem names: the proofs registry (spec/09-theorems.md), plus the family
+name ``arith.shift_round`` the text uses for its five modes."""
+
+RULE_FILES = ("01-formats.md", "02-ptsoftmax.md", "03-bspn.md", "04-quantizer-spikes.md",
+              "05-binary-linear.md", "06-layers.md")
+"""The files stating rules; every theorem is cited in at least one of them."""
 
 OPERATOR_FILES = {
     "01-formats.md": ("arith.",),
@@ -248,6 +243,43 @@ def test_theorem_names(name: str) -> None:
         expected.discard("arith.shift_round")  # the family; each mode is cited
     missing = sorted(expected - cited)
     assert not missing, f"spec/{name} does not cite {missing}"
+
+
+@pytest.mark.parametrize("path", _spec_files(), ids=lambda p: p.name)
+def test_cited_theorems_are_registered(path: Path) -> None:
+    cited = set(THEOREM_CITE.findall(_prose(path)))
+    unknown = sorted(cited - THEOREMS - set(VECTOR_RULES))  # vector rule ids: another namespace
+    assert not unknown, f"spec/{path.name} cites theorems the proofs do not register: {unknown}"
+
+
+def _theorem_table() -> dict[str, list[str]]:
+    text = (SPEC / "09-theorems.md").read_text(encoding="utf-8")
+    start = text.index("| theorem | rule it bounds |")
+    rows: dict[str, list[str]] = {}
+    lines = text[start:].splitlines()
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    assert header[-1] == "tightness witness", header
+    for line in lines[2:]:
+        if not line.startswith("|"):
+            break
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        assert len(cells) == len(header), line
+        m = re.fullmatch(r"`([\w.]+)`", cells[0])
+        assert m, line
+        rows[m.group(1)] = cells
+    return rows
+
+
+def test_every_registered_theorem_is_in_the_table_and_a_rule_file() -> None:
+    table = _theorem_table()
+    assert list(table) == list(NAMES), "spec/09's table must list the registry, in its order"
+    for name, cells in table.items():
+        assert cells[-1], f"spec/09: {name} has no tightness witness"
+    cited: set[str] = set()
+    for name in RULE_FILES:
+        cited |= set(THEOREM_CITE.findall(_prose(SPEC / name)))
+    missing = [n for n in NAMES if n not in cited]
+    assert not missing, f"no rule file (spec/01-06) cites {missing}"
 
 
 def _table_first_cells(text: str) -> set[str]:

@@ -1,4 +1,4 @@
-"""``sorbet-ref vectors generate|verify|coverage|export`` (spec/10-vectors.md)."""
+"""``sorbet-ref vectors generate|verify|coverage|export|release`` (spec/10-vectors.md)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from conformance.coverage import coverage_markdown
 from conformance.generate import GeneratorError, write_suites
 from conformance.manifest import COVERAGE, MANIFEST, manifest_entry, verify, write_manifest
 from conformance.plain_export import ExportError, export
+from conformance.release import ReleaseError, verified_vectors, write_release
 
 
 def default_vectors_dir() -> Path:
@@ -26,8 +27,8 @@ def default_vectors_dir() -> Path:
 
 def register(sub: Any) -> None:
     """Add the ``vectors`` command and its subcommands."""
-    p = sub.add_parser("vectors", help="generate, verify, cover and export the conformance "
-                       "vectors")
+    p = sub.add_parser("vectors", help="generate, verify, cover, export and release the "
+                       "conformance vectors")
     vs = p.add_subparsers(dest="vectors_command", metavar="SUBCOMMAND")
     vs.required = True
 
@@ -58,6 +59,12 @@ def register(sub: Any) -> None:
     e.add_argument("--include", action="append", default=[], metavar="GLOB",
                    help="only suites, operators or ids matching GLOB (repeatable)")
     e.set_defaults(handler=run_export)
+
+    r = vs.add_parser("release", help="write a reproducible archive of the vectors "
+                      "(sorbet-vectors-<spec>.tar.gz and its .sha256); refuses if verify fails")
+    r.add_argument("--dir", type=Path, default=None, help="vectors directory (default: vectors/)")
+    r.add_argument("--out", type=Path, required=True, help="directory to write the archive to")
+    r.set_defaults(handler=run_release)
 
 
 def generate_into(out: Path) -> tuple[int, int]:
@@ -128,13 +135,7 @@ def _hint_versions(out: Path) -> None:
 def run_verify(args: argparse.Namespace) -> int:
     """Verify a vectors directory; print every problem."""
     root: Path = args.dir or default_vectors_dir()
-    loaded = verify(root)
-    problems = list(loaded.problems)
-    cov = root / COVERAGE
-    if loaded.files and not loaded.problems:
-        want = coverage_markdown(d for _, d in loaded.files)
-        if not cov.exists() or cov.read_text(encoding="ascii", errors="replace") != want:
-            problems.append(f"{cov}: out of date; run `sorbet-ref vectors coverage`")
+    loaded, problems = verified_vectors(root)
     if problems:
         print(f"vectors verify: {root}: {len(problems)} problem(s):")
         for p in problems:
@@ -143,6 +144,23 @@ def run_verify(args: argparse.Namespace) -> int:
     n = sum(len(d["vectors"]) for _, d in loaded.files)
     print(f"vectors verify: {root}: OK: {len(loaded.files)} files, {n} vectors; hashes match "
           "the manifest, every file passes the lint, identifiers are unique, counts agree")
+    return 0
+
+
+def run_release(args: argparse.Namespace) -> int:
+    """Verify the vectors and write the release archive and its checksum file."""
+    root: Path = args.dir or default_vectors_dir()
+    try:
+        rel = write_release(root, args.out)
+    except ReleaseError as exc:
+        print(f"vectors release: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"vectors release: cannot write under {args.out}: {exc}", file=sys.stderr)
+        return 1
+    print(f"vectors release: {rel.archive} ({rel.files} files, {rel.vectors} vectors, "
+          f"spec {rel.spec_version}, {rel.size} bytes); checksum in {rel.checksum_file}")
+    print(f"{rel.sha256}  {rel.archive.name}")
     return 0
 
 

@@ -30,15 +30,6 @@ def log2_widths(pre: OperatorPreset) -> list[int]:
     return sorted({32, pre.ptsoftmax.partition_width})
 
 
-def n_width(pre: OperatorPreset) -> int:
-    """Signed width of BSPN's exact value ``N`` (theorem bspn.exact_width)."""
-    c = pre.bspn
-    shift_max = c.exact_frac + c.weight_exp_max + c.eps_exp - c.in_frac
-    big = (1 << (c.in_width - 1)) << shift_max
-    big += (1 << (c.bias_width - 1)) << (c.exact_frac - c.bias_frac)
-    return big.bit_length() + 1
-
-
 def round_width(pre: OperatorPreset) -> int:
     """Signed width of the values shift_round is proven on: scores and quantizer products."""
     return max(pre.ptsoftmax.score_width, pre.quant_signed.product_width,
@@ -145,7 +136,7 @@ def threshold_part(w: int) -> Part:
 
 def _build_log_nearest(pre: OperatorPreset, impl: Impl) -> Built:
     parts, wits = [], []
-    ws = sorted({32, n_width(pre)})
+    ws = sorted({32, pre.bspn.n_width})
     for w in ws:
         alg, x, prem = _uvar(w)
         r = impl.log_nearest_pow2_exp(alg, x, w)

@@ -15,7 +15,7 @@ import z3
 from conformance.proofs import rows
 from conformance.proofs.core import Built, Model, Obligation, Part, Witness, bv, in_range, sext
 from conformance.proofs.impl import Impl
-from conformance.proofs.ob_arith import arith_threshold, n_width, threshold_part
+from conformance.proofs.ob_arith import arith_threshold, threshold_part
 from conformance.proofs.z3algebra import Z3Algebra
 from reference.bspn import BSPNConfig
 from reference.presets import OperatorPreset
@@ -113,7 +113,7 @@ def _build_log_round(pre: OperatorPreset, impl: Impl) -> Built:
     parts: list[Part] = []
     wits: list[Witness] = []
     fsq = impl.log_factor_sq
-    for w in sorted({32, n_width(pre)}):
+    for w in sorted({32, pre.bspn.n_width}):
         alg = Z3Algebra(w + 2)
         x = alg.var("x")
         prem = [x >= 1, x < (1 << w)]
@@ -138,7 +138,7 @@ def _build_log_round(pre: OperatorPreset, impl: Impl) -> Built:
                             {"x": x, "r": r},
                             lambda m: f"2^r/x - 1 = {2 ** int(m['r']) / int(m['x']) - 1:.8f} "
                             f"(sqrt(2)-1 = 0.41421356)", _cut_inputs(pre.bspn)))
-    return Built(", ".join(f"x:u{w}" for w in sorted({32, n_width(pre)})) +
+    return Built(", ".join(f"x:u{w}" for w in sorted({32, pre.bspn.n_width})) +
                  " (weights, outputs N)", parts, wits)
 
 
@@ -193,7 +193,7 @@ def _cut_up(fsq: int, k: int) -> int:
 
 def _build_exact_width(pre: OperatorPreset, impl: Impl) -> Built:
     cfg = pre.bspn
-    nw = n_width(pre)
+    nw = cfg.n_width
     alg, s, j, _big_a, prem, w = _j_setup(cfg, impl)
     wexp = z3.BitVec("wexp", w)
     shift = bv(cfg.exact_frac + cfg.eps_exp, w) + wexp - j
@@ -202,7 +202,7 @@ def _build_exact_width(pre: OperatorPreset, impl: Impl) -> Built:
               z3.And(shift >= 0, cfg.exact_frac >= cfg.bias_frac),
               {"S": s, "j": j, "wexp": wexp}, alg.no_overflow)
     # N = sign * x * 2^shift + bias * 2^(P - bias_frac), computed wide, fits s{nw}
-    smax = cfg.exact_frac + cfg.weight_exp_max + cfg.eps_exp - cfg.in_frac
+    smax = cfg.shift_max
     big = cfg.in_width + smax + cfg.bias_width + 4
     x = z3.BitVec("x", cfg.in_width)
     b = z3.BitVec("b", cfg.bias_width)
@@ -227,6 +227,75 @@ def _build_exact_width(pre: OperatorPreset, impl: Impl) -> Built:
                  [p1, p2], [wit])
 
 
+# -- bspn.output_range ------------------------------------------------------------
+
+
+def output_magnitude(alg: Z3Algebra, x: Any, cfg: BSPNConfig,
+                     log_nearest: Any) -> tuple[Any, Any]:
+    """``|round_output(N)|`` for ``x = |N| >= 1`` on Z3 terms: ``r = round(log2 x) - P + o``;
+    ``r < 0`` flushes to 0, ``r > r_max`` saturates to ``r_max``, else ``2**r``.  The same
+    steps as :func:`reference.bspn.round_output` (a test compares the two on many ``N``)."""
+    e = log_nearest(alg, x, cfg.n_width)
+    r = e + (cfg.out_frac - cfg.exact_frac)
+    mag = bv(1 << cfg.r_max, alg.width)
+    for rr in reversed(range(cfg.r_max)):
+        mag = z3.If(r == rr, bv(1 << rr, alg.width), mag)
+    return z3.If(r < 0, bv(0, alg.width), mag), r
+
+
+def flush_threshold(cfg: BSPNConfig) -> int:
+    """Least ``|N|`` that is not flushed: ``t(P - o - 1)`` (``|y| >= 2**(-o-1/2)``), or 1."""
+    k = cfg.exact_frac - cfg.out_frac - 1
+    return arith_threshold(k) if k >= 0 else 1
+
+
+def saturation_threshold(cfg: BSPNConfig) -> int:
+    """Least ``|N|`` that saturates: ``t(r_max + P - o)`` (``|y| > 2**(r_max - o + 1/2)``)."""
+    return arith_threshold(cfg.r_max + cfg.exact_frac - cfg.out_frac)
+
+
+def _build_output_range(pre: OperatorPreset, impl: Impl) -> Built:
+    cfg = pre.bspn
+    nw = cfg.n_width
+    alg = Z3Algebra(nw + 2)
+    x = alg.var("x")
+    prem = [x >= 1, x <= 1 << (nw - 1)]
+    mag, r = output_magnitude(alg, x, cfg, impl.log_nearest_pow2_exp)
+    tf, ts = flush_threshold(cfg), saturation_threshold(cfg)
+    top = 1 << cfg.r_max
+    claim = z3.And((mag == 0) == (x < tf), (r < 0) == (x < tf), (r > cfg.r_max) == (x >= ts),
+                   z3.Implies(x >= ts, mag == top),
+                   z3.Or(*[mag == v for v in [0] + [1 << k for k in range(cfg.r_max + 1)]]))
+    show = {"x": x, "r": r, "out": mag}
+    part = Part(f"bv{nw + 2}, |N| in [1, 2^{nw - 1}] (N:s{nw})", prem, claim, show,
+                alg.no_overflow)
+    ks = sorted({k for k in (cfg.exact_frac - cfg.out_frac - 1,
+                             cfg.r_max + cfg.exact_frac - cfg.out_frac) if k >= 0})
+    facts = []
+    for k in ks:
+        t, p = z3.IntVal(arith_threshold(k)), z3.IntVal(1 << (2 * k + 1))
+        facts.append(z3.And((t - 1) * (t - 1) < p, p < t * t))
+    kk = z3.Int("k")
+    ipart = Part(f"int: t(k)^2 > 2^(2k+1) > (t(k)-1)^2 for k in {ks}", [kk == 0],
+                 z3.And(*facts), {"k": kk})
+    wits = []
+    if tf > 1:
+        wits.append(Witness(f"flush edge: |N| = t({cfg.exact_frac - cfg.out_frac - 1}) - 1 "
+                            "flushes, one more gives the smallest output", prem,
+                            z3.And(x == tf - 1, mag == 0), show,
+                            lambda m: f"|y| = |N|/2^P = {int(m['x']) / 2 ** cfg.exact_frac:.6g}"
+                            f" < 2^(-o-1/2) = {2 ** (-cfg.out_frac - 0.5):.6g}"))
+    if ts <= 1 << (nw - 1):
+        wits.append(Witness("saturation edge: |N| = t(r_max + P - o) saturates, one less "
+                            "gives 2^r_max unsaturated", prem,
+                            z3.And(x == ts, r == cfg.r_max + 1), show,
+                            lambda m: f"|y| = {int(m['x']) / 2 ** cfg.exact_frac:.6g} > "
+                            f"2^(r_max - o + 1/2) = "
+                            f"{2 ** (cfg.r_max - cfg.out_frac + 0.5):.6g}"))
+    return Built(f"|N| <= 2^{nw - 1}, out s{cfg.out_width}.{cfg.out_frac}, r_max = {cfg.r_max}",
+                 [part, ipart], wits)
+
+
 OBLIGATIONS: list[Obligation] = [
     Obligation("bspn.divisor_range", "the group divisor 2^k lies in [mean+eps, 2(mean+eps))",
                "A <= G*2^j < 2A, i.e. mean+eps <= 2^k < 2(mean+eps)",
@@ -244,4 +313,10 @@ OBLIGATIONS: list[Obligation] = [
                "P = exact_frac makes every shift non-negative and N fits its width",
                "P + wexp + e - j >= 0;  |N| < 2^(n_width-1)", "spec/03-bspn.md, Exact value",
                _build_exact_width),
+    Obligation("bspn.output_range",
+               "the output rounding flushes exactly the values below 2^(-o-1/2), saturates "
+               "exactly those above 2^(r_max-o+1/2), and every output is 0 or +-2^r with "
+               "0 <= r <= r_max",
+               "out = 0 iff |N| < t(P-o-1);  |out| = 2^r_max iff |N| >= t(r_max+P-o)",
+               "spec/03-bspn.md, Output rounding", _build_output_range),
 ]

@@ -210,8 +210,10 @@ def _build_sum_bounds(pre: OperatorPreset, impl: Impl) -> Built:
     eo = sext(e, cw) << o
     half = _times_pow2(z3.BitVecVal(1, aw), k, kk, cw) >> 1
     claim = z3.And(pk <= eo, eo - half <= pk, z3.Or(pk == eo, p == 0))
-    term_part = Part(f"bv{aw}, one term", prem, claim, {"d": d, "K": k, "p": p},
-                     alg.no_overflow)
+    if o >= cfg.len_bits:  # the row maximum's output (d = 0) is at least 1 and exact
+        claim = z3.And(claim, z3.Implies(d == 0, z3.And(p >= 1, pk == eo)))
+    term_part = Part(f"bv{aw}, one term" + (", d = 0 exact" if o >= cfg.len_bits else ""),
+                     prem, claim, {"d": d, "K": k, "p": p}, alg.no_overflow)
     # a row of ROW symbolic entries through the reference's functions
     ralg = Z3Algebra(aw)
     ds, rprem, _es, z, kr, ps = _row(ralg, cfg, impl, ROW)
@@ -384,6 +386,17 @@ def _build_ratio_unrounded(pre: OperatorPreset, impl: Impl) -> Built:
     rclaim = z3.And(b[0] * sa < 2 * a[0] * sb, 2 * b[0] * sa > a[0] * sb)
     rpart = Part("real (nonlinear), rows of 3: (b_i/sum b) / (a_i/sum a) in (1/2, 2)", rp,
                  rclaim, {"a0": a[0], "b0": b[0]})
+    # every row length: by induction over the entries, the sums keep
+    # sum a <= sum b <= 2 sum a (strict once an entry is in), then the ratio follows
+    sa, sb, a1, b1 = z3.Reals("sa sb a b")
+    inv = z3.And(sa >= 0, sa <= sb, sb <= 2 * sa, z3.Implies(sa > 0, sb < 2 * sa))
+    step = z3.substitute(inv, (sa, sa + a1), (sb, sb + b1))
+    ipart = Part("real, any n: induction step of sum a <= sum b < 2 sum a (base: 0, 0)",
+                 [inv, a1 > 0, b1 >= a1, b1 < 2 * a1], z3.And(step, sa + a1 > 0),
+                 {"sa": sa, "sb": sb})
+    gprem = [a1 > 0, b1 >= a1, b1 < 2 * a1, sa >= a1, sb >= b1, sa <= sb, sb < 2 * sa]
+    gpart = Part("real (nonlinear), any n: (b_i/sum b) / (a_i/sum a) in (1/2, 2)", gprem,
+                 z3.And(b1 * sa < 2 * a1 * sb, 2 * b1 * sa > a1 * sb), {"a": a1, "b": b1})
     r1, r2 = z3.Reals("r1 r2")
     slack = drop_slack(cfg)
     mprem = [4 * r1 >= 3, r1 < Fraction(3, 2) + slack, 2 * r2 > 1, r2 < 2]
@@ -406,7 +419,7 @@ def _build_ratio_unrounded(pre: OperatorPreset, impl: Impl) -> Built:
                                             "moves it by almost a unit",
                                             ["proof_witness"])])
     return Built(f"x:s{cfg.score_width}.{sf} on bit-vectors; ratios over reals",
-                 [cpart, rpart, mpart], [wit])
+                 [cpart, rpart, ipart, gpart, mpart], [wit])
 
 
 OBLIGATIONS: list[Obligation] = [
@@ -416,7 +429,8 @@ OBLIGATIONS: list[Obligation] = [
     Obligation("ptsm.sum_bounds",
                "the outputs sum to at most 3/2 and at least 3/4 less half an ulp per "
                "truncated output",
-               "3/4 - (n-1)*2^-(o+1) <= sum p_i * 2^-o < 3/2", "spec/02-ptsoftmax.md, Output",
+               "3/4 - Lt*2^-(o+1) <= sum p_i * 2^-o < 3/2, Lt = n-1 if o >= ceil(log2 N) else n",
+               "spec/02-ptsoftmax.md, Output",
                _build_sum_bounds),
     Obligation("ptsm.ratio_rounded",
                "each nonzero output is within [3/4, 3/2 + (max_len-1)*2^-(F+1)) of the exact "

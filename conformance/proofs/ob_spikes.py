@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
 from typing import Any
 
 import z3
@@ -366,6 +367,30 @@ def _build_lin_acc(pre: OperatorPreset, impl: Impl) -> Built:
                  f"s{time_acc_width(ls)}/s{time_acc_width(lu)}", parts, wits)
 
 
+def _build_multiplier_error(pre: OperatorPreset, impl: Impl) -> Built:
+    mb = pre.quant_signed.multiplier_bits
+    m, r = z3.Reals("M R")
+    near = [m >= 1, 2 * (m - r) <= 1, 2 * (r - m) <= 1]
+    err = z3.If(m >= r, m - r, r - m)
+    gpart = Part("real (nonlinear), any M >= 1 with |M - R| <= 1/2: |M - R| (2M - 1) <= R",
+                 near, err * (2 * m - 1) <= r, {"M": m, "R": r})
+    lo, hi = 1 << (mb - 1), (1 << mb) - 1
+    bprem = [*near, m >= lo, m <= hi]
+    bpart = Part(f"real, {lo} <= M <= {hi}: |M - R| ({hi}) <= R", bprem, err * hi <= r,
+                 {"M": m, "R": r})
+
+    def rel(mm: Model) -> str:
+        mv, rv = Fraction(mm["M"]), Fraction(mm["R"])
+        return f"|M - R|/R = {abs(mv - rv) / rv} = 1/(2M - 1)"
+
+    wits = [Witness(f"reached: R = M - 1/2 with M = 2^{mb - 1} (even, so half-even rounding "
+                    "gives M)", bprem, z3.And(m == lo, 2 * r == 2 * m - 1), {"M": m, "R": r},
+                    rel)] if mb >= 2 else [
+        Witness("reached: R = 1/2 + 1 rounds to 2 = M (even); R = M - 1/2", near,
+                z3.And(m == 2, 2 * r == 3), {"M": m, "R": r}, rel)]
+    return Built(f"reals; multiplier_bits = {mb}", [gpart, bpart], wits)
+
+
 OBLIGATIONS: list[Obligation] = [
     Obligation("quant.rounding",
                "requantize's shift rounding equals round-half-even of (x*M + bias)/2^shift, "
@@ -374,6 +399,11 @@ OBLIGATIONS: list[Obligation] = [
     Obligation("quant.no_overflow", "x*M + bias fits product_width",
                "|x*M + bias| < 2^(product_width-1)", "spec/04-quantizer-spikes.md, Quantizer",
                _build_quant_no_overflow),
+    Obligation("quant.multiplier_error",
+               "a multiplier M = round(ratio * 2^s) represents the ratio within a relative error "
+               "of 1/(2M - 1), at most 1/(2^multiplier_bits - 1) when M >= 2^(multiplier_bits-1)",
+               "|M/2^s - ratio| / ratio <= 1/(2M - 1)",
+               "spec/06-layers.md, Requantization", _build_multiplier_error),
     Obligation("if.count", "the IF encoder emits exactly c spikes in T steps",
                "sum_t spike(t) = c for 0 <= c <= 2^bits - 1",
                "spec/04-quantizer-spikes.md, IF encoder", _build_if_count),

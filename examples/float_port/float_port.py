@@ -35,8 +35,13 @@ checks), so every failure of this port in a conformance run comes from the float
 formulas above. Only the normative outputs are returned, plus BSPN's ``divisor_exp``
 (the group exponents ``k``), which shows where the float divisor differs.
 
-Run: ``sorbet-ref check --backend python:examples.float_port.float_port:BACKEND``
-(docs/float-port.md).
+The port covers these five operators; a request for a model-level operator
+(``attention``, ``ffn``, ``encoder_layer``, ``model``) that the reference accepts
+raises NotImplementedError, which the runner reports as ``crash``.
+
+Run: ``sorbet-ref check --backend python:examples.float_port.float_port:BACKEND
+--include ptsoftmax --include bspn --include quantize --include if_encode
+--include binary_linear`` (docs/float-port.md).
 """
 
 from __future__ import annotations
