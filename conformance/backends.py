@@ -26,6 +26,7 @@ import operator
 import os
 import queue
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -34,7 +35,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, SupportsIndex, runtime_checkable
 
 from conformance.ops import REJECT_CLASSES, run_reference
 from conformance.plain_export import ExportError, read_hex
@@ -47,6 +48,12 @@ MAX_CONSECUTIVE_RESTARTS = 5
 STDERR_KEEP = 64 * 1024
 """Characters of a subprocess's stderr kept for the report."""
 
+BOM = "\ufeff"
+"""A UTF-8 byte order mark; ignored at the start of an answer line or an offline file."""
+
+EXPORT_MARKER = "vector.txt"
+"""The file that marks a directory of the plain export (its ``*.out.hex`` are expected values)."""
+
 
 class Rejected(Exception):
     """Raised by a Python backend to reject an input (``cls``: config, range, shape, mask)."""
@@ -55,6 +62,14 @@ class Rejected(Exception):
         super().__init__(f"{cls}: {message}" if message else cls)
         self.cls = cls
         self.message = message
+
+
+class Unsupported(Exception):
+    """Raised by a Python backend for an operator (or profile) it does not implement.
+
+    The runner reports the vector as ``error``, like a JSON-lines ``{"error": ...}``
+    answer: a failure of that vector, not a crash of the backend.
+    """
 
 
 @runtime_checkable
@@ -150,10 +165,9 @@ def _normalize(value: object) -> JSON:
         return value
     if isinstance(value, int):
         return int(value)
-    try:
-        return operator.index(value)  # type: ignore[arg-type]
-    except TypeError:
-        return repr(value)
+    if isinstance(value, SupportsIndex):
+        return operator.index(value)
+    return repr(value)
 
 
 def parse_answer(obj: object, vid: str, where: str) -> Answer:
@@ -204,6 +218,8 @@ class InProcess:
                                    _copy(vector["inputs"]))
         except Rejected as exc:
             return Answer("reject", reject=exc.cls, message=exc.message)
+        except Unsupported as exc:
+            return Answer("error", message=f"the backend does not support this: {exc}")
         except Exception as exc:  # the backend's own failure: reported, never raised
             return Answer("crash", message=f"the backend raised {type(exc).__name__}: {exc}")
         norm = _normalize(out)
@@ -263,6 +279,8 @@ class SubprocessBackend:
         self.starts = 0
         self.failures_in_a_row = 0
         self.start_error: str | None = None
+        self.gave_up: str | None = None
+        """Set when the backend is no longer restarted (a run-level problem)."""
 
     # stderr bookkeeping
     def _pump_stderr(self, stream: Any) -> None:
@@ -334,6 +352,11 @@ class SubprocessBackend:
     def call(self, vector: Mapping[str, JSON]) -> Answer:
         """Send one request and wait for its line; restart the process after any failure."""
         if self.failures_in_a_row >= MAX_CONSECUTIVE_RESTARTS:
+            if self.gave_up is None:
+                self.gave_up = (f"exec backend {self.name!r}: failed {self.failures_in_a_row} "
+                                "times in a row without one good answer; it was not restarted "
+                                "and the remaining vectors count as crash (see the first "
+                                "failures for the cause)")
             return Answer("crash", message=f"not restarted: the backend failed "
                           f"{self.failures_in_a_row} times in a row")
         if self.proc is None or self.proc.poll() is not None:
@@ -371,13 +394,14 @@ class SubprocessBackend:
             return self._fail(Answer("crash", message=f"the backend exited (status {rc}) "
                                      "without answering; it was restarted",
                                      stderr=self._stderr_since(mark)))
-        text = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+        text = raw.decode("utf-8", errors="replace").rstrip("\r\n").removeprefix(BOM)
         shown = text if len(text) <= 200 else text[:200] + f"... ({len(text)} characters)"
         try:
             obj = json.loads(text)
         except json.JSONDecodeError as exc:
             return self._fail(Answer("garbage", message=f"the answer line is not JSON "
-                                     f"({exc.msg}): {shown!r}; the backend was restarted",
+                                     f"({exc.msg}): {shown!r}; stdout carries answer lines "
+                                     "only (write logs to stderr); the backend was restarted",
                                      stderr=self._stderr_since(mark)))
         answer = parse_answer(obj, vid, "answer")
         if answer.kind == "garbage":
@@ -425,7 +449,7 @@ class OfflineBackend:
         rfile = root / "results.json"
         if rfile.exists():
             try:
-                data = json.loads(rfile.read_text(encoding="utf-8"))
+                data = json.loads(rfile.read_text(encoding="utf-8-sig"))
             except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
                 self.load_error = f"{rfile}: cannot read: {exc}"
                 return
@@ -435,18 +459,26 @@ class OfflineBackend:
                 self.index = {}
                 for n, a in enumerate(data):
                     if isinstance(a, dict) and isinstance(a.get("id"), str):
+                        if a["id"] in self.index and self.index[a["id"]] != a:
+                            self.load_error = (f"{rfile}: results[{n}]: a second, different "
+                                               f"answer for {a['id']}")
                         self.index[a["id"]] = a
                     else:
-                        self.load_error = f"{rfile}: results[{n}]: expected an object with an id"
+                        self.load_error = (f"{rfile}: results[{n}]: expected an object with a "
+                                           "string id")
             elif isinstance(data, dict):
                 self.index = data
             else:
                 self.load_error = f"{rfile}: expected a list of answers or an object"
 
     def _plain(self, d: Path, vector: Mapping[str, JSON]) -> Answer:
+        if (d / EXPORT_MARKER).exists():
+            return Answer("garbage", message=f"{d}: holds {EXPORT_MARKER}, so it is the plain "
+                          "export of the vectors, whose *.out.hex files are the expected "
+                          "outputs, not a port's results; write results to another directory")
         rej = d / "reject.txt"
         if rej.exists():
-            return Answer("reject", reject=rej.read_text(encoding="utf-8").strip())
+            return Answer("reject", reject=rej.read_text(encoding="utf-8-sig").strip())
         shapes = vector["shapes"]["outputs"]
         outputs: dict[str, JSON] = {}
         for f in sorted(d.glob("*.out.hex")):
@@ -475,7 +507,7 @@ class OfflineBackend:
             f = base / f"{vid}.json"
             if f.exists():
                 try:
-                    obj = json.loads(f.read_text(encoding="utf-8"))
+                    obj = json.loads(f.read_text(encoding="utf-8-sig"))
                 except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
                     return Answer("garbage", message=f"{f}: not JSON: {exc}")
                 return parse_answer(obj, vid, str(f))
@@ -541,6 +573,19 @@ def _load_python(spec: str) -> Backend:
     return backend
 
 
+def _check_executable(program: str, spec: str) -> None:
+    """Fail early, naming the program, when it is neither an executable file nor on PATH."""
+    if os.sep in program or (os.altsep and os.altsep in program):
+        path = Path(program)
+        if not path.exists():
+            raise BackendSpecError(f"--backend {spec!r}: the program {program!r} does not exist "
+                                   f"(looked in {path.resolve().parent})")
+        if path.is_dir() or not os.access(path, os.X_OK):
+            raise BackendSpecError(f"--backend {spec!r}: {program!r} is not an executable file")
+    elif shutil.which(program) is None:
+        raise BackendSpecError(f"--backend {spec!r}: the program {program!r} is not on PATH")
+
+
 def open_backend(spec: str, timeout: float | None) -> Executor:
     """The executor for a ``--backend`` value.
 
@@ -562,6 +607,7 @@ def open_backend(spec: str, timeout: float | None) -> Executor:
             raise BackendSpecError(f"--backend {spec!r}: cannot split the command: {exc}") from None
         if not argv:
             raise BackendSpecError(f"--backend {spec!r}: empty command")
+        _check_executable(argv[0], spec)
         return SubprocessBackend(argv, timeout, name=rest)
     if kind == "offline":
         return OfflineBackend(Path(rest))

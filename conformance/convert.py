@@ -86,7 +86,7 @@ INPUT_MOVES_DROPPED: tuple[str, ...] = ()
 """Linear layers whose input ``move`` the model format cannot hold: none (spec/06, "Departures")."""
 
 
-# --------------------------------------------------------------------------- exact helpers
+# --------------------------------------------------------------------------- exact arithmetic
 
 
 def frac(x: float) -> Fraction:

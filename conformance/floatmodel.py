@@ -1,4 +1,4 @@
-"""Float evaluation of the authors' Sorbet inference formulas (spec/13-converter.md, "Float model").
+"""Float evaluation of the authors' Sorbet inference formulas (spec/13-converter.md, 13.9).
 
 This is *not* the reference: it is a numpy float64 transcription of what the
 authors' PyTorch code computes at inference (shared/SORBET.md), run on a float

@@ -23,7 +23,7 @@ trace name, flattened, so a failing port sees the first tensor that diverges.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from fractions import Fraction
 from typing import Any
 
@@ -414,4 +414,3 @@ def draw_mask(seq: int, seed: int) -> list[bool]:
     return [t < n for t in range(seq)]
 
 
-Builder = Callable[[ModelConfig, int], dict[str, JSON]]

@@ -11,6 +11,7 @@ Every vector carries the trace tensors as profile outputs.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
@@ -27,6 +28,7 @@ from conformance.model_ops import (
 )
 from conformance.ops import config_to_dict
 from reference import model
+from reference.errors import SorbetError
 from reference.model_config import ModelConfig, ModelParams
 from reference.model_presets import MODEL_PRESETS
 
@@ -202,7 +204,7 @@ def _shapes(config: Mapping[str, JSON], name: str, value: JSON) -> list[int] | N
         return None
     try:
         cfg = ModelConfig(**config)
-    except Exception:  # an invalid configuration of a negative vector: flat shapes
+    except (SorbetError, TypeError):  # an invalid configuration of a negative vector
         return None
     base = name.rsplit(".", 1)[1] if name.startswith("layer.") else name
     if base in ("h", "hidden"):
@@ -211,14 +213,14 @@ def _shapes(config: Mapping[str, JSON], name: str, value: JSON) -> list[int] | N
         lname = name.split(".")[-2]
         try:
             lc = cfg.linear(lname)
-        except Exception:
+        except SorbetError:
             return None
         if len(value) == lc.in_features * lc.out_features:
             return [lc.out_features, lc.in_features]
         return None
     if base in ("scores", "probs", "c_prob"):
         seq2 = len(value) // cfg.heads
-        seq = round(seq2 ** 0.5)
+        seq = math.isqrt(seq2)
         return [cfg.heads, seq, seq] if cfg.heads * seq * seq == len(value) else None
     if base in ("acc_ffn1", "u", "cin_ffn2"):
         return [len(value) // cfg.ffn, cfg.ffn] if len(value) % cfg.ffn == 0 else None

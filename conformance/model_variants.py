@@ -263,10 +263,6 @@ def run(op: str, cfg: ModelConfig, inputs: Mapping[str, JSON], kn: ModelKnobs | 
 # --------------------------------------------------------------------------- inputs
 
 
-RECIPE_KEYS = ("seed", "seq", "real", "h_seed", "h_kind", "loud", "score_mult", "prob",
-               "ffn2_move")
-"""Fields of a recipe (:func:`recipe_inputs`)."""
-
 
 def recipe_inputs(op: str, cfg: ModelConfig, recipe: Mapping[str, JSON]) -> dict[str, JSON]:
     """Valid inputs of ``op`` built from a small recipe (witnesses and Hypothesis draws).

@@ -23,7 +23,7 @@ JSON = Any
 """A value decoded from JSON."""
 
 REJECT_CLASSES = ("config", "range", "shape", "mask")
-"""Rejection classes of spec/10-vectors.md, "Rejections"."""
+"""Rejection classes of spec/11-backend-protocol.md, "Rejections"."""
 
 
 def reject_class(exc: SorbetError) -> str:

@@ -41,6 +41,7 @@ def _vector_json(o: Outcome) -> dict[str, JSON]:
         "file": o.file, "preset": o.preset, "rule": o.rule, "section": o.section,
         "rule_text": o.rule_text, "flags": o.flags, "comment": o.comment, "expect": o.expect,
         "message": o.message, "mismatches": o.mismatches, "inputs": o.inputs,
+        "config": o.config,
     })
     if o.xfail_reason is not None:
         base["xfail_reason"] = o.xfail_reason
@@ -60,6 +61,14 @@ def to_json(res: Result) -> dict[str, JSON]:
         "verdict": res.verdict,
         "exit_code": res.exit_code,
         "spec_version": SPEC_VERSION,
+        "manifest_sha256": res.manifest_sha256,
+        "totals": {
+            "selected": res.selected,
+            "passed": sum(1 for o in res.outcomes if o.status == "pass"),
+            "failed": sum(1 for o in res.outcomes if o.failed),
+            "xfail": sum(1 for o in res.outcomes if o.status == "xfail"),
+            "missing_from_manifest": res.missing_total,
+        },
         "backend": {"name": res.backend, "kind": res.backend_kind},
         "vectors_dir": res.vectors_dir,
         "selection": {
@@ -99,6 +108,9 @@ def _failure_text(o: Outcome) -> str:
             pos = ",".join(map(str, m["position"]))
             lines.append(f"      {m['field']}[{pos}]: expected {m['expected']}, "
                          f"actual {m['actual']}")
+    if o.config and o.expect == "reject:config":
+        cfg = json.dumps(o.config, sort_keys=True, separators=(",", ":"))
+        lines.append(f"    config: {cfg if len(cfg) <= 300 else cfg[:300] + '...'}")
     if o.inputs:
         shown = []
         for k, v in o.inputs.items():
@@ -163,7 +175,9 @@ def to_text(res: Result, reports: list[Path] | None = None, failures: int = TEXT
             lines.append(f"  {op}: {got or 'none'}"
                          + (f"; not returned: {rest}" if none and claimed else ""))
     bad = [o for o in res.outcomes if o.status != "pass"]
-    if bad:
+    if bad and all(o.status == "not_run" and o.message == bad[0].message for o in bad):
+        lines += ["", f"not run ({len(bad)} vectors): {bad[0].message or 'no backend'}"]
+    elif bad:
         lines += ["", f"failures and expected failures ({len(bad)}; first "
                       f"{min(failures, len(bad))} shown, all in the JSON report):"]
         lines += [_failure_text(o) for o in bad[:failures]]

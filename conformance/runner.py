@@ -11,13 +11,18 @@ and decides the verdict:
   unreadable, no suite is only partly selected, and at least one vector ran;
 - otherwise FAIL, or INCOMPLETE when the only defect is a partial selection.
 
+A run with one pass (``--once``, for debugging) says in its notes that the state
+check of the second pass was skipped.
+
 Integers are compared exactly; a float, a boolean or a string where an integer
 is expected is a malformed answer, never "close enough".
 """
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
+import hashlib
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -26,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance.backends import Answer, Executor
-from conformance.manifest import load_vectors
+from conformance.manifest import MANIFEST, load_vectors
 from conformance.ops import OPS, REJECT_CLASSES
 from reference.version import SPEC_VERSION
 
@@ -45,6 +50,10 @@ FAIL_STATUSES = ("mismatch", "not_rejected", "wrong_reject_class", "unexpected_r
 
 NO_SECOND_PASS = ("crash", "timeout", "not_run")
 """Pass-one statuses not retried in pass two (already failures, and slow to repeat)."""
+
+BACKEND_FAILURES = ("crash", "timeout", "garbage", "error")
+"""Answer kinds that are a failure of the backend rather than an answer to judge; one that
+only happens in the second pass is reported as itself, not as ``inconsistent``."""
 
 
 @dataclass(frozen=True)
@@ -121,6 +130,8 @@ class Outcome:
     xfail_reason: str | None = None
     original_status: str | None = None
     inputs: dict[str, JSON] = field(default_factory=dict)
+    config: dict[str, JSON] = field(default_factory=dict)
+    """The vector's configuration (reported for vectors that did not pass)."""
     stderr: str = ""
     extra_outputs: list[str] = field(default_factory=list)
 
@@ -153,6 +164,8 @@ class Result:
     elapsed_s: float = 0.0
     stderr_tail: str = ""
     aborted: str | None = None
+    manifest_sha256: str | None = None
+    """SHA-256 of the manifest.json the run used (pins the vectors; None when unreadable)."""
 
     @property
     def selected(self) -> int:
@@ -194,12 +207,12 @@ def _check_output(name: str, part: str, want: JSON, got: JSON, dims: Sequence[in
         return None
     if not isinstance(got, list):
         return f"{where}: expected a list of {len(want)} integers, got {type(got).__name__}"
-    for i, v in enumerate(got):
-        if not _is_int(v):
-            return f"{where}[{i}]: expected an integer, got {json.dumps(v)[:80]}"
     if len(got) != len(want):
         return (f"{where}: wrong shape: expected {len(want)} values (shape {list(dims)}), "
                 f"got {len(got)}")
+    for i, v in enumerate(got):
+        if not _is_int(v):
+            return f"{where}[{i}]: expected an integer, got {json.dumps(v)[:80]}"
     shown = 0
     total = 0
     for i, (w, g) in enumerate(zip(want, got, strict=True)):
@@ -298,6 +311,10 @@ def run(options: Options, executor: Executor | None,
                  vectors_dir=str(options.vectors_dir), options=options)
     loaded = load_vectors(options.vectors_dir)
     res.problems.extend(loaded.problems)
+    if loaded.manifest is not None:
+        with contextlib.suppress(OSError):
+            res.manifest_sha256 = hashlib.sha256(
+                (options.vectors_dir / MANIFEST).read_bytes()).hexdigest()
     res.manifest_total = loaded.expected_total
     res.loaded_total = sum(len(d["vectors"]) for _, d in loaded.files)
     include, exclude = list(options.include), list(options.exclude)
@@ -325,6 +342,9 @@ def run(options: Options, executor: Executor | None,
     res.outcomes = [o for o, _ in work]
     if backend_error:
         res.problems.append(backend_error)
+    load_error = getattr(executor, "load_error", None)
+    if isinstance(load_error, str) and load_error:
+        res.problems.append(load_error)
     if executor is None:
         for o in res.outcomes:
             o.status, o.message = "not_run", backend_error or "no backend"
@@ -343,7 +363,14 @@ def run(options: Options, executor: Executor | None,
                 if first[o.id].kind in NO_SECOND_PASS:
                     continue
                 again = executor.call(v)
-                if again.key() != first[o.id].key():
+                if again.kind in BACKEND_FAILURES and o.status == "pass":
+                    o.status = again.kind
+                    o.message = (f"second pass (reverse order): {again.message or again.kind}; "
+                                 "the first pass answered correctly")
+                    o.stderr = again.stderr or o.stderr
+                    o.inputs = {k: abbreviate(val) for k, val in v["inputs"].items()}
+                    o.config = dict(v["config"])
+                elif again.key() != first[o.id].key():
                     _, msg2, _, _, _ = judge(v, again)
                     note = (f"second pass (reverse order) answered differently: "
                             f"{_describe(first[o.id])} then {_describe(again)}"
@@ -353,6 +380,8 @@ def run(options: Options, executor: Executor | None,
                     else:
                         o.message = f"{o.message}; {note}"
                     o.stderr = o.stderr or again.stderr
+                    o.inputs = {k: abbreviate(val) for k, val in v["inputs"].items()}
+                    o.config = dict(v["config"])
                 if progress and (n + 1) % 200 == 0:
                     progress(f"pass 2: {n + 1}/{len(work)} vectors")
     except KeyboardInterrupt:
@@ -361,6 +390,9 @@ def run(options: Options, executor: Executor | None,
     finally:
         res.stderr_tail = executor.stderr_tail()
         executor.close()
+    gave_up = getattr(executor, "gave_up", None)
+    if isinstance(gave_up, str) and gave_up:
+        res.problems.append(gave_up)
     _finish(res, options, start)
     return res
 
@@ -384,9 +416,15 @@ def _apply(o: Outcome, v: Mapping[str, JSON], answer: Answer) -> None:
     o.stderr = answer.stderr
     if status != "pass":
         o.inputs = {k: abbreviate(val) for k, val in v["inputs"].items()}
+        o.config = dict(v["config"])
 
 
 def _finish(res: Result, options: Options, start: float) -> None:
+    unused = [x.pattern for x in options.xfail
+              if not any(_matches([x.pattern], o.id, o.op, o.suite) for o in res.outcomes)]
+    if unused and res.outcomes:
+        res.notes.append(f"--xfail entries matching no selected vector (stale, a typo, or "
+                         f"outside the selection): {unused}")
     for o in res.outcomes:
         hit = next((x for x in options.xfail if _matches([x.pattern], o.id, o.op, o.suite)),
                    None)
@@ -409,6 +447,10 @@ def _finish(res: Result, options: Options, start: float) -> None:
         res.notes.append(f"suites only partly selected by --include/--exclude: "
                          f"{res.partial_suites}; a conformance claim covers whole suites "
                          "(use --xfail with a reason to set vectors aside)")
+    if options.passes < 2:
+        res.notes.append("each vector ran once (--once): the second pass in reverse order, "
+                         "which catches state kept between calls, was skipped; a conformance "
+                         "claim needs the full run")
     if failed or res.problems or res.aborted:
         res.verdict, res.exit_code = "FAIL", 1
     elif res.partial_suites:

@@ -40,7 +40,8 @@ def _shift(v: int, s: int) -> int:
 
 
 def _div_pow2(x: int, s: int, mode: str) -> int:
-    """``round_mode(x / 2**s)`` for ``s >= 0`` (spec/01-formats.md, "Rounding")."""
+    """``round_mode(x / 2**s)`` for ``s >= 0`` (spec/01-formats.md, "Shifts with a named
+    rounding")."""
     if s == 0:
         return x
     q, r = x >> s, x & ((1 << s) - 1)  # x = q * 2**s + r, 0 <= r < 2**s

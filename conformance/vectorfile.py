@@ -345,9 +345,3 @@ def load_file(path: Path, where: str | None = None) -> dict[str, JSON]:
         raise VectorFileError(name, problems)
     result: dict[str, JSON] = data
     return result
-
-
-def is_reject(vector: Mapping[str, JSON]) -> bool:
-    """Whether ``vector`` expects a rejection."""
-    expected = vector["expected"]
-    return isinstance(expected, dict) and "reject" in expected

@@ -23,7 +23,7 @@ B = TypeVar("B")
 
 
 class Rounding(enum.Enum):
-    """Named rounding modes of a right shift (spec/01-formats.md, "Rounding")."""
+    """Named rounding modes of a right shift (spec/01, "Shifts with a named rounding")."""
 
     FLOOR = "floor"
     """Toward minus infinity: the arithmetic shift itself."""
@@ -38,7 +38,7 @@ class Rounding(enum.Enum):
 
 
 def shift_round(a: Algebra[V, B], x: V, s: int, mode: Rounding) -> V:
-    """``round_mode(x / 2**s)`` for a constant ``s >= 0`` (spec 01, "Rounding").
+    """``round_mode(x / 2**s)`` for a constant ``s >= 0`` (spec 01, "Shifts with a named rounding").
 
     - FLOOR: ``x >> s``
     - CEIL: ``-((-x) >> s)``

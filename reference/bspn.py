@@ -3,19 +3,21 @@
 For one token ``x`` (``channels`` signed integers with ``in_frac`` fractional
 bits) split into groups of ``group_size`` channels, and for each group:
 
-1. ``S = sum |x_i|``; ``A = S * 2**eps_exp + G * 2**in_frac``, so that
+1.-2. ``S = sum |x_i|``; ``A = S * 2**eps_exp + G * 2**in_frac``, so that
    ``mean|x| + eps = A / (G * 2**(in_frac + eps_exp))`` with ``eps = 2**-eps_exp``.
-2. ``j = min { j >= 0 : G * 2**j >= A }``; the divisor is ``2**k`` with
+3. ``j = min { j >= 0 : G * 2**j >= A }``; the divisor is ``2**k`` with
    ``k = j - in_frac - eps_exp = ceil(log2(mean|x| + eps))``.
-3. per channel, exactly: ``y_i = w_i * x_i / 2**k + beta_i`` with
+4. per channel, exactly: ``y_i = w_i * x_i / 2**k + beta_i`` with
    ``w_i = sign_i * 2**wexp_i`` and ``beta_i`` of ``bias_frac`` fractional bits:
    ``N_i = sign_i * x_i * 2**(P + wexp_i + eps_exp - j) + beta_i * 2**(P - bias_frac)``
    is the integer ``y_i * 2**P`` for the constant ``P = cfg.exact_frac``; it fits
    ``cfg.n_width`` signed bits (theorem bspn.exact_width; OverflowDetected otherwise).
-4. ``N_i = 0`` gives 0; else ``r = round(log2 |N_i|) - P + out_frac`` (log-domain
+5. ``N_i = 0`` gives 0; else ``r = round(log2 |N_i|) - P + out_frac`` (log-domain
    nearest); ``r < 0`` flushes to 0; ``r > out_width - 2`` saturates to
    ``out_width - 2``; the output integer is ``sign(N_i) * 2**r`` with
    ``out_frac`` fractional bits.
+
+The step numbers are those of spec/03-bspn.md, "Algorithm".
 """
 
 from __future__ import annotations
@@ -90,7 +92,7 @@ class BSPNConfig:
 
     @property
     def j_max(self) -> int:
-        """Largest ``j`` of step 2: ``max(in_width - 1 + eps_exp, in_frac) + 1``."""
+        """Largest ``j`` of step 3: ``max(in_width - 1 + eps_exp, in_frac) + 1``."""
         return max(self.in_width - 1 + self.eps_exp, self.in_frac) + 1
 
     @property
@@ -114,7 +116,9 @@ class BSPNConfig:
 
         The least ``w`` with ``|N| <= 2**(w-1)`` for the linear bound
         ``|N| <= 2**(in_width-1) * 2**shift_max + 2**(bias_width-1) * 2**(P - bias_frac)``,
-        which ``N`` reaches (input and bias at their minimum, weight ``+2**weight_exp_max``).
+        which treats the input and the shift as independent; real inputs stay below
+        it (a large ``|x|`` also raises ``j``, spec/03-bspn.md, step 4), so it is
+        sufficient, and tight only for that bound.
         """
         big = ((1 << (self.in_width - 1)) << self.shift_max) + (
             (1 << (self.bias_width - 1)) << (self.exact_frac - self.bias_frac))
@@ -161,7 +165,7 @@ class BSPNResult:
 
 
 def divisor_j(a: Algebra[V, B], abs_sum: V, cfg: BSPNConfig) -> V:
-    """Steps 1-2: ``j = min { j >= 0 : G * 2**j >= S * 2**eps_exp + G * 2**in_frac }``."""
+    """Steps 1-3: ``j = min { j >= 0 : G * 2**j >= S * 2**eps_exp + G * 2**in_frac }``."""
     big_a = a.add(a.shl(abs_sum, cfg.eps_exp), a.const(cfg.group_size << cfg.in_frac))
     j = a.const(cfg.j_max)
     for jj in reversed(range(cfg.j_max + 1)):
@@ -170,7 +174,7 @@ def divisor_j(a: Algebra[V, B], abs_sum: V, cfg: BSPNConfig) -> V:
 
 
 def round_output(n: int, cfg: BSPNConfig) -> int:
-    """Step 4: ``sign(N) * 2**r`` with ``r = round(log2|N|) - P + out_frac``, flushed/saturated."""
+    """Step 5: ``sign(N) * 2**r`` with ``r = round(log2|N|) - P + out_frac``, flushed/saturated."""
     if n == 0:
         return 0
     mag = abs(n)

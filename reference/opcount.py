@@ -219,7 +219,11 @@ class EnergyReport:
 
 
 def energy_report(cfg: ModelConfig, counts: OpCounts) -> EnergyReport:
-    """The 45 nm estimate (4.6 pJ per float MAC, 0.9 pJ per accumulate) next to 27.16x."""
+    """The 45 nm estimate (4.6 pJ per float MAC, 0.9 pJ per accumulate) next to 27.16x.
+
+    A report, not model arithmetic: the counts are exact integers; only the energy
+    figures derived from them here are floats.
+    """
     t = counts.total
     macs = bert_macs(cfg, counts.seq)
     bert_pj = PJ_PER_MAC * macs

@@ -4,13 +4,15 @@ For the unmasked entries ``i`` of a row of integer scores ``x_i`` with
 ``score_frac`` fractional bits:
 
 1. ``s_i = ceil(x_i / 2**score_frac)``                       (integer scores)
-2. ``d_i = max_j s_j - s_i``                                   (``d_i >= 0``)
-3. ``e_i = 2**(F - d_i)`` if ``d_i <= F`` else ``0``           (F = ``partition_frac``)
-4. ``Z = sum_i e_i``; ``K = nearest_pow2_exp(Z)``               (linear distance, ties up)
-5. ``p_i = floor(e_i * 2**out_frac / 2**K)``                   (``out_frac`` fractional bits)
+2. a row with every entry masked outputs all zeros
+3. ``d_i = max_j s_j - s_i``                                   (``d_i >= 0``)
+4. ``e_i = 2**(F - d_i)`` if ``d_i <= F`` else ``0``           (F = ``partition_frac``)
+5. ``Z = sum_i e_i``
+6. ``K = nearest_pow2_exp(Z)``                                 (linear distance, ties up)
+7. ``p_i = floor(e_i * 2**out_frac / 2**K)``                   (``out_frac`` fractional bits)
 
-Masked entries output 0 and take no part in the max or in ``Z``.  A row with
-every entry masked outputs all zeros.
+Masked entries output 0 and take no part in the max or in ``Z``.  The step
+numbers are those of spec/02-ptsoftmax.md, "Algorithm".
 """
 
 from __future__ import annotations
@@ -101,7 +103,7 @@ def ceil_score(a: Algebra[V, B], x: V, score_frac: int) -> V:
 
 
 def term(a: Algebra[V, B], d: V, partition_frac: int) -> V:
-    """Step 3: ``e = 2**(F - d)`` for ``0 <= d <= F``, else 0 (terms below 2**-F vanish)."""
+    """Step 4: ``e = 2**(F - d)`` for ``0 <= d <= F``, else 0 (terms below 2**-F vanish)."""
     e = a.const(0)
     for j in range(partition_frac + 1):
         e = a.select(a.eq(d, a.const(j)), a.const(1 << (partition_frac - j)), e)
@@ -109,12 +111,12 @@ def term(a: Algebra[V, B], d: V, partition_frac: int) -> V:
 
 
 def partition_exp(a: Algebra[V, B], z: V, cfg: PTSoftmaxConfig) -> V:
-    """Step 4: ``K``, the exponent of the power of two nearest ``Z`` (ties up)."""
+    """Step 6: ``K``, the exponent of the power of two nearest ``Z`` (ties up)."""
     return arith.nearest_pow2_exp(a, z, cfg.partition_width)
 
 
 def output(a: Algebra[V, B], e: V, k: V, cfg: PTSoftmaxConfig) -> V:
-    """Step 5: ``p = floor(e * 2**out_frac / 2**K)`` for ``K`` in ``[k_min, k_max]``."""
+    """Step 7: ``p = floor(e * 2**out_frac / 2**K)`` for ``K`` in ``[k_min, k_max]``."""
     scaled = a.shl(e, cfg.out_frac)
     p = a.const(0)
     for kk in range(cfg.k_min, cfg.k_max + 1):

@@ -31,7 +31,7 @@ ROUNDING = arith.Rounding.HALF_EVEN
 
 @dataclass(frozen=True)
 class QuantizerConfig:
-    """Declared widths of a quantizer (spec/04, "Quantizer parameters")."""
+    """Declared widths of a quantizer (spec/04, "Quantizer", "Parameters")."""
 
     bits: int
     signed: bool

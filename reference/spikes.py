@@ -22,7 +22,7 @@ B = TypeVar("B")
 
 @dataclass(frozen=True)
 class SpikeConfig:
-    """``bits`` of the count and ``steps`` T (spec/04, "IF parameters")."""
+    """``bits`` of the count and ``steps`` T (spec/04, "IF encoder", "Parameters")."""
 
     bits: int
     steps: int

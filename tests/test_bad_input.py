@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
@@ -203,11 +204,64 @@ def test_backend_that_always_crashes(tmp_path: Path) -> None:
     assert "errors=" in (rep_dir / "check-junit.xml").read_text()
 
 
-def test_backend_that_cannot_start(tmp_path: Path) -> None:
+def test_backend_that_cannot_start(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A program that does not exist, is not on PATH or is not executable is named up front."""
     vec = mini(tmp_path / "v")
-    code, rep, _, _ = run_check(tmp_path, vec, "exec:/nonexistent/port --serve")
-    assert code == 1 and all(v["status"] == "crash" for v in rep["vectors"])
-    assert "cannot start" in rep["vectors"][0]["message"]
+    script = tmp_path / "port.py"
+    script.write_text("print('hi')\n")
+    for spec, needle in (("exec:/nonexistent/port --serve", "'/nonexistent/port' does not exist"),
+                         ("exec:no-such-port-xyz --serve", "'no-such-port-xyz' is not on PATH"),
+                         (f"exec:{script}", "is not an executable file")):
+        code, rep, _, rep_dir = run_check(tmp_path, vec, spec)
+        assert code == 1 and all(v["status"] == "not_run" for v in rep["vectors"]), spec
+        assert any(needle in p for p in rep["problems"]), (spec, rep["problems"])
+        assert needle in rep["vectors"][0]["message"]
+        ET.parse(rep_dir / "check-junit.xml")
+        out = capsys.readouterr().out
+        assert f"not run ({len(rep['vectors'])} vectors)" in out and needle in out
+
+
+def test_banner_on_stdout_is_explained_and_gives_up(tmp_path: Path) -> None:
+    """A start-up line on stdout garbles every start: the hint names stderr, and giving up
+    restarting is a run-level problem."""
+    vec = mini(tmp_path / "v")
+    code, rep, _, _ = run_check(tmp_path, vec, faulty("banner"))
+    assert code == 1
+    first = rep["vectors"][0]
+    assert first["status"] == "garbage" and "faulty backend 1.0 ready" in first["message"]
+    assert "write logs to stderr" in first["message"]
+    assert any("not restarted" in p for p in rep["problems"]), rep["problems"]
+
+
+def test_failure_only_in_the_second_pass_is_not_inconsistent(tmp_path: Path) -> None:
+    """A backend that exits after a few answers fails some vectors only in the reverse pass;
+    they are reported as crash (what happened), not as state kept between calls."""
+    vec = mini(tmp_path / "v")
+    code, rep, _, _ = run_check(tmp_path, vec, faulty("exit_after", "4"))
+    assert code == 1
+    st = [v["status"] for v in rep["vectors"]]
+    assert "inconsistent" not in st
+    late = [v for v in rep["vectors"] if v.get("message", "").startswith("second pass")]
+    assert late and all(v["status"] == "crash" for v in late)
+    assert "first pass answered correctly" in late[0]["message"] and late[0]["inputs"]
+
+
+def test_bom_and_crlf_answers_are_accepted(tmp_path: Path) -> None:
+    vec = mini(tmp_path / "v")
+    code, rep, _, _ = run_check(tmp_path, vec, faulty("bom_crlf"))
+    assert code == 0, [v for v in rep["vectors"] if v["status"] != "pass"][:1]
+
+
+def test_bad_timeout_and_show_are_usage_errors(tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    vec = mini(tmp_path / "v")
+    for extra in (["--timeout", "-1"], ["--timeout", "nan"], ["--timeout", "soon"],
+                  ["--show", "-3"]):
+        with pytest.raises(SystemExit) as exc:
+            main(["check", "--vectors", str(vec), "--backend", "reference", "--report-dir",
+                  str(tmp_path / "r"), *extra])
+        assert exc.value.code == 2, extra
+        assert extra[0] in capsys.readouterr().err
 
 
 def test_bad_backend_specs_and_xfail_files(tmp_path: Path) -> None:
@@ -237,3 +291,61 @@ def test_offline_garbage_and_missing_dir(tmp_path: Path) -> None:
     code, rep, _, _ = run_check(tmp_path, vec, f"offline:{res}")
     st = {v["id"]: v for v in rep["vectors"]}
     assert code == 1 and st[target]["status"] == "garbage" and target in st[target]["message"]
+
+
+def test_offline_results_file_problems_are_run_level(tmp_path: Path) -> None:
+    vec = mini(tmp_path / "v")
+    res = tmp_path / "res"
+    res.mkdir()
+    (res / "results.json").write_text(json.dumps([{"id": "a", "reject": "range"},
+                                                  {"reject": "range"}]))
+    code, rep, _, _ = run_check(tmp_path, vec, f"offline:{res}")
+    assert code == 1
+    assert any("results[1]" in p and "string id" in p for p in rep["problems"]), rep["problems"]
+
+
+def test_offline_refuses_the_plain_export(tmp_path: Path) -> None:
+    """The plain export holds the expected outputs as *.out.hex: read as results it would
+    pass every valid vector without running anything."""
+    vec = mini(tmp_path / "v")
+    plain = tmp_path / "plain"
+    assert main(["vectors", "export", "--dir", str(vec), "--out", str(plain)]) == 0
+    code, rep, _, _ = run_check(tmp_path, vec, f"offline:{plain}")
+    assert code == 1
+    assert not any(v["status"] == "pass" for v in rep["vectors"])
+    assert "plain export" in rep["vectors"][0]["message"]
+
+
+def test_sigterm_still_writes_the_reports(tmp_path: Path) -> None:
+    """A CI job's timeout sends SIGTERM: the run stops like Ctrl-C and the reports say so."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    vec = mini(tmp_path / "v")
+    marker = tmp_path / "started"
+    rep = tmp_path / "reports"
+    pyb = ROOT / "tests" / "backends" / "py_backends.py"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "conformance.cli", "check", "--vectors", str(vec), "--backend",
+         f"python:{pyb}:Blocks", "--timeout", "300", "--report-dir", str(rep)],
+        cwd=ROOT, env={**os.environ, "SORBET_TEST_MARKER": str(marker)},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        for _ in range(600):
+            if marker.exists() or proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        assert marker.exists(), proc.communicate()
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 1
+    report = json.loads((rep / "check-report.json").read_text())
+    assert report["aborted"] == "interrupted" and report["verdict"] == "FAIL"
+    assert "not_run" in report["counts"]
+    ET.parse(rep / "check-junit.xml")
+    assert b"interrupted" in out

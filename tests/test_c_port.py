@@ -939,8 +939,10 @@ def test_version(port_path: Path) -> None:
 def test_sqrt2_constant_is_exact() -> None:
     """The 128-bit constant of op_bspn.c is floor(sqrt(2) * 2^127) = isqrt(2^255)."""
     src = (C_PORT / "src" / "op_bspn.c").read_text(encoding="utf-8")
-    hi = int(re.search(r"SQRT2_127_HI UINT64_C\((0x[0-9a-f]+)\)", src).group(1), 16)  # type: ignore[union-attr]
-    lo = int(re.search(r"SQRT2_127_LO UINT64_C\((0x[0-9a-f]+)\)", src).group(1), 16)  # type: ignore[union-attr]
+    m_hi = re.search(r"SQRT2_127_HI UINT64_C\((0x[0-9a-f]+)\)", src)
+    m_lo = re.search(r"SQRT2_127_LO UINT64_C\((0x[0-9a-f]+)\)", src)
+    assert m_hi is not None and m_lo is not None, "SQRT2_127_HI/LO not found in op_bspn.c"
+    hi, lo = int(m_hi.group(1), 16), int(m_lo.group(1), 16)
     assert (hi << 64) | lo == math.isqrt(1 << 255)
 
 

@@ -145,7 +145,7 @@ def test_requant_matches_canonical(x: int, m: int, b: int, s: int, lo: int, widt
 @example((1 << 62) - 1)
 @example((1 << 53) + 1)
 @example((1 << 54) - 1)
-def test_log2_helpers_match_arith(v: int) -> None:
+def test_log2_functions_match_arith(v: int) -> None:
     assert int(ops.floor_log2(_arr([v]))[0]) == arith.floor_log2(PY, v, 62)
     assert int(ops.log_round(_arr([v]))[0]) == arith.log_nearest_pow2_exp(PY, v, 62)
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from conformance.backends import Rejected
+from conformance.backends import Rejected, Unsupported
 from conformance.cli import main
 from examples.float_port.float_port import BACKEND, BACKEND64, FloatPort
 
@@ -82,12 +82,12 @@ def test_doc_tables_match_the_runs(float32_run: tuple[int, dict[str, Any]],
 
 def test_model_level_operators_are_not_computed() -> None:
     """The port covers the five operators only (docs/float-port.md, "Run it"): a valid
-    model-level request raises NotImplementedError, an invalid one is rejected first."""
+    model-level request raises Unsupported, an invalid one is rejected first."""
     root = Path(__file__).resolve().parents[1] / "vectors"
     for op in MODEL_OPERATORS:
         vectors = json.loads((root / op / f"{op}-tiny.json").read_text("utf-8"))["vectors"]
         valid = next(v for v in vectors if "outputs" in v["expected"])
-        with pytest.raises(NotImplementedError, match="no operator"):
+        with pytest.raises(Unsupported, match="no operator"):
             BACKEND.run(op, valid["config"], valid["inputs"])
         bad = next(v for v in vectors if "reject" in v["expected"])
         with pytest.raises(Rejected) as info:

@@ -105,13 +105,19 @@ def test_forward_rejects_bad_inputs() -> None:
         model.forward(h0, [True] * 3, replace(params, layers=(params.layers[0], moved)), cfg)
 
 
-def test_tiny_forward_time_is_printed() -> None:
+def test_tiny_forward_trace_does_not_change_the_result() -> None:
+    """Tracing only records: the outputs with and without it are the same (time printed)."""
     cfg = TINY
     params = model_ops.draw_params(cfg, 9)
     h0 = model_ops.draw_h0(cfg, cfg.max_seq, 9)
     start = time.perf_counter()
-    model.forward(h0, [True] * cfg.max_seq, params, cfg, trace=True)
+    traced = model.forward(h0, [True] * cfg.max_seq, params, cfg, trace=True)
     print(f"tiny forward with trace: {1000 * (time.perf_counter() - start):.1f} ms")
+    plain = model.forward(h0, [True] * cfg.max_seq, params, cfg)
+    assert plain.trace == {} and traced.trace
+    assert (plain.hidden, plain.pooled, plain.logits) == (
+        traced.hidden, traced.pooled, traced.logits)
+    assert list(traced.trace["logits"]) == list(plain.logits)
 
 
 def test_model_ops_are_registered() -> None:

@@ -133,6 +133,8 @@ def test_draw_and_fixed_point() -> None:
     assert len(signs) == 2 and signs[1] >> 5 == 0
     from fractions import Fraction
 
+    # 1/4 = 128 / 2**9, and 2**10 / 4 = 256 no longer fits 8 bits; 1000 exceeds every
+    # 4-bit multiplier at s = 0, so M clamps to 15.
     assert fixed_point(Fraction(1, 4), 8) == (128, 9)
     m, s = fixed_point(Fraction(1000), 4)
     assert (m, s) == (15, 0)

@@ -181,7 +181,12 @@ def test_ratio_bounds_without_dropped_terms(
 
 def test_presets_examples_of_properties() -> None:
     cfg = PRESETS["tiny"].ptsoftmax
+    # ceil(x / 4) = 2, 1, -5; Z = 16 + 8 + floor(16 / 2**7) = 24 (1.5 * 2**4): the linear
+    # nearest power of two ties between 16 and 32 and goes up, K = 5; p = floor(e * 2**4 / 2**5)
+    # for e = 16, 8, 0 gives 8, 4, 0.
     res = ptsoftmax([8, 4, -20], None, cfg)
     assert res.out == (8, 4, 0) and res.k == 5  # the tie goes up; a term dropped
+    # spec/02 Example 5: ceil(x / 4) = 0, -2, -3, -4, -5, -5; Z = 16 + 4 + 2 + 1 + 0 + 0 = 23,
+    # nearer 16 than 32, so K = 4 (the two 2**-5 terms floor to 0 at F = 4).
     res = ptsoftmax([0, -8, -12, -16, -20, -20], None, cfg)
     assert res.partition == 23 and res.k == 4

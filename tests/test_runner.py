@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import sys
@@ -11,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from conformance.backends import Answer, InProcess, ReferenceBackend, open_backend
+from conformance.backends import Answer, InProcess, ReferenceBackend, Unsupported, open_backend
 from conformance.cli import main
 from conformance.manifest import manifest_entry, write_manifest
 from conformance.plain_export import to_word
@@ -209,3 +210,75 @@ def test_run_api_with_an_object(tmp_path: Path) -> None:
     vec = mini_vectors(tmp_path / "v", (MINI[0],))
     res = run(Options(vec), open_backend("reference", None))
     assert res.verdict == "PASS" and res.exit_code == 0 and res.selected == res.manifest_total
+
+
+def test_report_has_config_totals_and_manifest_hash(tmp_path: Path) -> None:
+    """A dashboard needs the totals and which vectors ran; a port engineer needs the config
+    (a negative vector's defect may be in it) next to the inputs."""
+    vec = mini_vectors(tmp_path / "v")
+    code, rep = check(tmp_path, "--vectors", str(vec), "--backend", f"python:{PYB}:NeverRejects")
+    assert code == 1
+    assert rep["manifest_sha256"] == hashlib.sha256((vec / "manifest.json").read_bytes()
+                                                    ).hexdigest()
+    t = rep["totals"]
+    assert t["selected"] == len(rep["vectors"]) == t["passed"] + t["failed"] + t["xfail"]
+    bad = [v for v in rep["vectors"] if v["status"] == "not_rejected"]
+    assert bad and all(isinstance(v["config"], dict) and v["config"] for v in bad)
+
+
+def test_xfail_entries_matching_nothing_are_noted(tmp_path: Path) -> None:
+    vec = mini_vectors(tmp_path / "v")
+    xf = tmp_path / "xfail.json"
+    xf.write_text(json.dumps([{"id": "ptsoftmax-tiny-b2-000000000000", "reason": "typo"}]))
+    code, rep = check(tmp_path, "--vectors", str(vec), "--backend", "reference",
+                      "--xfail", str(xf))
+    assert code == 0
+    assert any("ptsoftmax-tiny-b2-000000000000" in n and "matching no" in n
+               for n in rep["notes"]), rep["notes"]
+
+
+def test_wrong_length_is_reported_before_element_types() -> None:
+    """A huge wrong-length answer is judged by its length without walking every element."""
+    v = {"comment": "c", "expected": {"outputs": {"out": [1, 2]}, "profile": {}},
+         "shapes": {"outputs": {"out": [2]}}}
+    status, msg, *_ = judge(v, Answer("outputs", outputs={"out": [0.5] * 3}))
+    assert status == "malformed" and "wrong shape: expected 2 values" in msg
+
+
+def test_offline_files_may_start_with_a_byte_order_mark(tmp_path: Path) -> None:
+    vec = mini_vectors(tmp_path / "v", (MINI[0],))
+    data = json.loads((vec / MINI[0]).read_text())
+    ref = InProcess(ReferenceBackend(), None)
+    answers = []
+    for v in data["vectors"]:
+        a = ref.call(v)
+        answers.append({"id": v["id"], **({"outputs": a.outputs} if a.kind == "outputs"
+                                          else {"reject": a.reject})})
+    res = tmp_path / "res"
+    res.mkdir()
+    (res / "results.json").write_bytes(b"\xef\xbb\xbf" + json.dumps(answers).encode())
+    code, rep = check(tmp_path, "--vectors", str(vec), "--backend", f"offline:{res}")
+    assert code == 0, rep["problems"]
+
+
+def test_once_is_noted(tmp_path: Path) -> None:
+    """One pass skips the state check of the reverse pass; the notes say so."""
+    vec = mini_vectors(tmp_path / "v", (MINI[0],))
+    code, rep = check(tmp_path, "--vectors", str(vec), "--backend", "reference", "--once")
+    assert code == 0 and rep["selection"]["passes"] == 1
+    assert rep["counts"] == {"pass": len(rep["vectors"])}
+    assert any("--once" in n for n in rep["notes"])
+
+
+def test_python_backend_unsupported_operator_is_an_error_not_a_crash() -> None:
+    class OnlyQuantize:
+        name = "only-quantize"
+
+        def run(self, op: str, config: dict[str, Any], inputs: dict[str, Any]) -> dict[str, Any]:
+            if op != "quantize":
+                raise Unsupported(f"no operator {op!r}")
+            return ReferenceBackend().run(op, config, inputs)
+
+    vec = {"id": "x", "op": "ptsoftmax", "config": {}, "inputs": {}}
+    a = InProcess(OnlyQuantize(), None).call(vec)
+    assert a.kind == "error" and "no operator 'ptsoftmax'" in a.message

@@ -3,7 +3,7 @@
 from conformance.cli import COMMANDS, build_parser, main
 
 
-def test_help_lists_every_command(capsys: object) -> None:
+def test_help_lists_every_command() -> None:
     parser = build_parser()
     text = parser.format_help()
     for mod in COMMANDS:

@@ -7,6 +7,8 @@
 - every theorem name cited anywhere in spec/ is registered in the proofs, each
   operator file cites the theorems of its operator, and every registered
   theorem is in spec/09's table (with a witness) and cited in a rule file (01-06);
+- every obligation's rule string equals its spec/09 "rule it bounds" entry, of the
+  form ``spec/NN-file.md, "Heading"``, naming headings of that rule file (01-06);
 - every configuration field appears in its operator's parameter table;
 - the numeric tables of spec/01 and spec/07 equal what the code computes.
 """
@@ -26,7 +28,8 @@ import pytest
 
 from conformance.flags import RULES as VECTOR_RULES
 from conformance.ops import run_reference
-from conformance.proofs.registry import NAMES
+from conformance.proofs.core import Obligation
+from conformance.proofs.registry import NAMES, OBLIGATIONS
 from reference import arith, binary_linear, bspn, ptsoftmax, quantizer, spikes
 from reference.algebra import PY
 from reference.formats import IntFormat
@@ -280,6 +283,39 @@ def test_every_registered_theorem_is_in_the_table_and_a_rule_file() -> None:
         cited |= set(THEOREM_CITE.findall(_prose(SPEC / name)))
     missing = [n for n in NAMES if n not in cited]
     assert not missing, f"no rule file (spec/01-06) cites {missing}"
+
+
+RULE_FORM = re.compile(r'spec/(?P<file>[\w-]+\.md), (?P<sections>"[^"]+"(?:(?:, | and )"[^"]+")*)')
+"""An obligation's rule: ``spec/NN-file.md, "Heading"`` or ``..., "A", "B" and "C"``."""
+
+
+def _headings(name: str) -> set[str]:
+    """The heading texts of a spec file (any level, outside fenced blocks)."""
+    return {m.group(1).strip()
+            for m in re.finditer(r"^#+\s+(.+?)\s*$", _prose(SPEC / name), re.MULTILINE)}
+
+
+@pytest.mark.parametrize("ob", OBLIGATIONS, ids=lambda o: o.name)
+def test_obligation_rule_matches_table_and_headings(ob: Obligation) -> None:
+    table = _theorem_table()
+    assert ob.name in table, f"spec/09's table lacks {ob.name}"
+    entry = table[ob.name][1]
+    assert ob.rule == entry, (
+        f"{ob.name}: the obligation's rule {ob.rule!r} differs from spec/09's "
+        f"'rule it bounds' entry {entry!r}"
+    )
+    m = RULE_FORM.fullmatch(ob.rule)
+    assert m, f'{ob.name}: rule {ob.rule!r} is not of the form spec/NN-file.md, "Heading"'
+    assert m.group("file") in RULE_FILES, (
+        f"{ob.name}: rule names {m.group('file')}, expected one of the rule files {RULE_FILES}"
+    )
+    headings = _headings(m.group("file"))
+    sections = re.findall(r'"([^"]+)"', m.group("sections"))
+    unknown = [s for s in sections if s not in headings]
+    assert not unknown, (
+        f"{ob.name}: rule names sections {unknown} that are not headings of "
+        f"spec/{m.group('file')} (headings: {sorted(headings)})"
+    )
 
 
 def _table_first_cells(text: str) -> set[str]:

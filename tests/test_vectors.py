@@ -19,7 +19,14 @@ from conformance.manifest import load_vectors, verify
 from conformance.ops import OPS
 from conformance.plain_export import from_word, read_hex, to_word
 from conformance.strategies import SplitMix64, collect, ptsoftmax_inputs
-from conformance.vectorfile import dumps_file, parse_json, validate_file, vector_id
+from conformance.vectorfile import (
+    VectorFileError,
+    dumps_file,
+    load_file,
+    parse_json,
+    validate_file,
+    vector_id,
+)
 from reference.presets import TINY
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -121,17 +128,20 @@ def test_ids_are_content_hashes() -> None:
 
 def test_strict_json_rejects_duplicates_and_nan() -> None:
     for raw in (b'{"a": 1, "a": 2}', b'{"a": NaN}', b'{"a": [1, 2'):
-        with pytest.raises(Exception, match=r"f\.json"):
+        with pytest.raises(VectorFileError, match=r"f\.json"):
             parse_json(raw, "f.json")
 
 
 def test_collect_is_deterministic() -> None:
     strat = ptsoftmax_inputs(TINY.ptsoftmax, TINY.ptsoftmax.max_len)
-    assert collect(strat, 20, 7) == collect(strat, 20, 7)
+    first = collect(strat, 20, 7)
+    assert first and first == collect(strat, 20, 7)
 
 
 def test_splitmix64_reference_value() -> None:
     rng = SplitMix64(0)
+    # The published first output of SplitMix64 seeded with 0 (Vigna's splitmix64.c):
+    # z = 0x9E3779B97F4A7C15, then the two xor-shift-multiply rounds and a final xor-shift.
     assert rng.next64() == 0xE220A8397B1DCDAF
     assert all(0 <= rng.below(10) < 10 for _ in range(100))
 
@@ -167,9 +177,26 @@ def test_plain_export_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert to_word(-1, "x") == "ffffffffffffffff"
 
 
+def test_plain_export_with_no_match_fails(tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["vectors", "export", "--out", str(tmp_path / "p"), "--include", "nomatch*"]) == 1
+    assert "no vector" in capsys.readouterr().err
+
+
 def test_verify_reports_unlisted_files(tmp_path: Path) -> None:
     import shutil
     shutil.copytree(VECTORS, tmp_path / "v")
     (tmp_path / "v" / "if_encode" / "stray.json").write_text("{}")
     problems = verify(tmp_path / "v").problems
     assert any("stray.json" in p and "not listed" in p for p in problems)
+
+
+def test_load_file_reads_a_committed_suite_and_names_a_broken_one(tmp_path: Path) -> None:
+    path = next(iter(sorted((VECTORS / "ptsoftmax").glob("*.json"))))
+    data = load_file(path)
+    assert data["op"] == "ptsoftmax"
+    assert len(data["vectors"]) == data["counts"]["total"] > 0
+    broken = tmp_path / "broken.json"
+    broken.write_text(path.read_text().replace('"total":', '"totl":', 1))
+    with pytest.raises(VectorFileError, match=r"broken\.json"):
+        load_file(broken)

@@ -22,7 +22,7 @@ def register(sub: Any) -> None:
     p.add_argument("--rows", type=int, default=1000, help="random PTsoftmax rows (default 1000)")
     p.add_argument("--length", type=int, default=128, help="PTsoftmax row length (default 128)")
     p.add_argument("--tokens", type=int, default=120, help="random BSPN tokens (default 120)")
-    p.add_argument("--seed", type=int, default=20240915, help="numpy RNG seed")
+    p.add_argument("--seed", type=int, default=20240915, help="numpy RNG seed (default 20240915)")
     p.add_argument("--report", type=Path, metavar="DIR",
                    help="write DIR/bounds.md with PNG plots (matplotlib)")
     p.set_defaults(handler=main)

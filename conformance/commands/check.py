@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import math
+import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,13 +17,36 @@ from conformance.report import to_text, write_reports
 from conformance.runner import Options, Result, XfailFileError, load_xfail, run
 
 
+def _seconds(text: str) -> float:
+    """``--timeout``: a finite number of seconds, 0 or more."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number of seconds >= 0, got {text!r}")
+    return value
+
+
+def _count(text: str) -> int:
+    """``--show``: a count, 0 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
 def register(sub: Any) -> None:
     """Add the ``check`` subcommand."""
     p = sub.add_parser(
         "check", help="run the conformance vectors against a backend and report",
         description="Backends: reference | python:MODULE:ATTR | exec:'COMMAND ARGS' | "
-                    "offline:DIR (spec/11-backend-protocol.md). Exit code 0 only on a full "
-                    "pass.")
+                    "offline:DIR (spec/11-backend-protocol.md). Exit code 0 on PASS, 1 on "
+                    "FAIL or INCOMPLETE (spec/12-conformance-levels.md), 2 on a usage error. "
+                    "The JSON and JUnit reports are written in every case but a usage error.")
     p.add_argument("--backend", required=True, metavar="SPEC",
                    help="reference, python:MODULE:ATTR, exec:'COMMAND ARGS' or offline:DIR")
     p.add_argument("--vectors", type=Path, default=None, metavar="DIR",
@@ -31,16 +58,35 @@ def register(sub: Any) -> None:
     p.add_argument("--xfail", type=Path, default=None, metavar="FILE",
                    help="JSON list of {\"id\" or \"pattern\": ..., \"reason\": ...}: expected "
                    "failures")
-    p.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
-                   help="per-vector timeout (default 30; 0 disables it for python backends)")
+    p.add_argument("--timeout", type=_seconds, default=30.0, metavar="SECONDS",
+                   help="per-vector timeout (default 30; 0 disables it)")
     p.add_argument("--report-dir", type=Path, default=Path("reports"), metavar="DIR",
                    help="where check-report.json and check-junit.xml go (default: reports/)")
     p.add_argument("--once", action="store_true",
-                   help="run each vector once (no second pass; for debugging only)")
-    p.add_argument("--show", type=int, default=20, metavar="N",
+                   help="run each vector once (no second pass in reverse order, so state kept "
+                   "between calls goes unnoticed; for debugging only, not for a claim)")
+    p.add_argument("--show", type=_count, default=20, metavar="N",
                    help="failures printed in full (default 20; all are in the JSON report)")
     p.add_argument("--no-flags", action="store_true", help="omit the per-flag table")
     p.set_defaults(handler=run_check)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM (a CI job's timeout) interrupts the run like Ctrl-C, so the reports are written."""
+    try:
+        old = signal.signal(signal.SIGTERM, _interrupt)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
 
 
 def run_check(args: argparse.Namespace) -> int:
@@ -62,8 +108,9 @@ def run_check(args: argparse.Namespace) -> int:
         except BackendSpecError as exc:
             problem = str(exc)
     try:
-        res = run(opts, executor, progress=lambda m: print(m, file=sys.stderr),
-                  backend_error=problem, backend_spec=args.backend)
+        with _sigterm_interrupts():
+            res = run(opts, executor, progress=lambda m: print(m, file=sys.stderr),
+                      backend_error=problem, backend_spec=args.backend)
     except Exception as exc:  # never leave without reports
         res = Result(args.backend, "unavailable", str(vectors), opts)
         res.problems.append(f"the runner failed: {type(exc).__name__}: {exc}")

@@ -11,7 +11,12 @@ from reference.presets import get_preset
 
 def register(sub: Any) -> None:
     """Add the ``demo`` subcommand."""
-    p = sub.add_parser("demo", help="run every operator on a bundled example and print it")
+    p = sub.add_parser(
+        "demo", help="run every operator on a bundled example and print it",
+        description="Run PTsoftmax, BSPN, the quantizer, the IF encoder and the binary linear "
+        "layer of the reference on a bundled example input each, and print inputs, outputs "
+        "and their real values.",
+    )
     p.add_argument("--preset", default="tiny", help="operator preset (default: tiny)")
     p.set_defaults(handler=run)
 

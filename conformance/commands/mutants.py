@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance import mutants as M
+from conformance.commands.vectors import default_vectors_dir
 
 
 def register(sub: Any) -> None:
@@ -26,8 +27,8 @@ def register(sub: Any) -> None:
         description="Run every mutant of the catalog (docs/mutants.md) against the "
                     "vectors and print the kill table; exit 1 if any mutant survives.",
     )
-    p.add_argument("--vectors", type=Path, default=Path("vectors"),
-                   help="vectors directory with its manifest (default: vectors)")
+    p.add_argument("--vectors", type=Path, default=None,
+                   help="vectors directory with its manifest (default: the committed vectors/)")
     p.add_argument("--only", nargs="+", metavar="ID", help="run only these mutants")
     p.add_argument("--list", action="store_true", help="list the catalog and exit")
     p.add_argument("--doc", action="store_true",
@@ -64,6 +65,8 @@ def run(args: argparse.Namespace) -> int:
     except KeyError as exc:
         print(f"sorbet-ref mutants: {exc.args[0]}", file=sys.stderr)
         return 2
+    if args.vectors is None:
+        args.vectors = default_vectors_dir()
     width = max(len(m.id) for m in chosen)
     head = (f"{'mutant':<{width}}  {'operator':<13}  {'bug class':<20}  {'killed by':>9}  "
             f"{'first killing vector':<36}  description")

@@ -198,6 +198,10 @@ def run_export(args: argparse.Namespace) -> int:
                 continue
             d = {**d, "vectors": vs}
         files.append(d)
+    if not files:
+        print(f"vectors export: no vector of {root} matches --include {args.include}; nothing "
+              "written", file=sys.stderr)
+        return 1
     try:
         n = export(files, args.out)
     except (ExportError, OSError) as exc:

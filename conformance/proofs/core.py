@@ -237,7 +237,7 @@ def discharge(ob: Obligation, preset: Any, impl: Any) -> Result:
     )
 
 
-# -- helpers for writing obligations -------------------------------------------
+# -- building blocks of obligations --------------------------------------------
 
 
 def in_range(x: Term, lo: int, hi: int) -> Term:

@@ -4,7 +4,7 @@ Every obligation evaluates the functions named here.  By default they are the
 reference's own (:mod:`reference.arith`, :mod:`reference.ptsoftmax`, ...); a
 test replaces one with a deliberately broken variant, or tightens a claimed
 bound, with :func:`dataclasses.replace`, and the obligation must then come out
-as a counterexample (spec/09-theorems.md, "No vacuous proofs").
+as a counterexample (spec/09-theorems.md, "Method").
 """
 
 from __future__ import annotations

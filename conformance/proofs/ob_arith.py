@@ -267,20 +267,21 @@ def _build_clamp(pre: OperatorPreset, impl: Impl) -> Built:
 
 OBLIGATIONS: list[Obligation] = [
     Obligation("arith.floor_log2", "floor_log2 returns the position of the leading one",
-               "2^r <= x < 2^(r+1) for 1 <= x < 2^w", "spec/01-formats.md, Primitives",
+               "2^r <= x < 2^(r+1) for 1 <= x < 2^w", 'spec/01-formats.md, "floor log2"',
                _build_floor),
     Obligation("arith.ceil_log2", "ceil_log2 returns the least r with x <= 2^r",
-               "2^(r-1) < x <= 2^r for 1 <= x < 2^w", "spec/01-formats.md, Primitives",
+               "2^(r-1) < x <= 2^r for 1 <= x < 2^w", 'spec/01-formats.md, "ceil log2"',
                _build_ceil),
     Obligation("arith.nearest_pow2",
                "the bit trick (leading one, plus one if the next bit is set) equals the "
                "nearest power of two in linear distance with ties up",
                "2^k <= x < 2^(k+1): K = k iff x - 2^k < 2^(k+1) - x",
-               "spec/01-formats.md, Nearest power of two, linear distance", _build_nearest),
+               'spec/01-formats.md, "Nearest power of two, linear distance (ties up)"',
+               _build_nearest),
     Obligation("arith.log_nearest_pow2",
                "the constant cut-over comparison equals round(log2 x), decided by squares",
                "K = k+1 iff x^2 > 2^(2k+1); t_k = ceil(sqrt(2)*2^k) is the exact cut-over",
-               "spec/01-formats.md, Nearest power of two, log domain", _build_log_nearest),
+               'spec/01-formats.md, "Nearest power of two, log domain"', _build_log_nearest),
 ] + [
     Obligation(f"arith.shift_round.{m.value}",
                f"shift_round({m.value}) equals the {m.value} rounding of x / 2^s",
@@ -291,10 +292,10 @@ OBLIGATIONS: list[Obligation] = [
                    Rounding.HALF_UP: "-2^(s-1) <= x - q*2^s < 2^(s-1)",
                    Rounding.HALF_EVEN: "|x - q*2^s| <= 2^(s-1), q even on equality",
                }[m],
-               "spec/01-formats.md, Rounding", _build_shift_round(m))
+               'spec/01-formats.md, "Shifts with a named rounding"', _build_shift_round(m))
     for m in Rounding
 ] + [
     Obligation("arith.clamp", "clamp returns min(max(x, lo), hi)",
-               "r = lo if x < lo, hi if x > hi, else x", "spec/01-formats.md, Clamping",
+               "r = lo if x < lo, hi if x > hi, else x", 'spec/01-formats.md, "Clamping"',
                _build_clamp),
 ]

@@ -299,24 +299,25 @@ def _build_output_range(pre: OperatorPreset, impl: Impl) -> Built:
 OBLIGATIONS: list[Obligation] = [
     Obligation("bspn.divisor_range", "the group divisor 2^k lies in [mean+eps, 2(mean+eps))",
                "A <= G*2^j < 2A, i.e. mean+eps <= 2^k < 2(mean+eps)",
-               "spec/03-bspn.md, Group divisor", _build_divisor_range),
+               'spec/03-bspn.md, "Algorithm" and "Bounds"', _build_divisor_range),
     Obligation("bspn.divisor_exact",
                "divisor_j, found without division, equals ceil(log2(mean|x| + eps)) + f + e",
                "j = min { j : G*2^j >= A }  <=>  G*2^(j-1) < A <= G*2^j",
-               "spec/03-bspn.md, Group divisor", _build_divisor_exact),
+               'spec/03-bspn.md, "Algorithm" and "Bounds"', _build_divisor_exact),
     Obligation("bspn.log_round",
                "log-domain rounding to a power of two is within a factor 2^(1/2): relative "
                "error below sqrt(2) - 1, for weights and outputs",
-               "2^(2r) < 2 x^2  and  x^2 < 2^(2r+1)", "spec/03-bspn.md, Output rounding",
+               "2^(2r) < 2 x^2  and  x^2 < 2^(2r+1)", 'spec/03-bspn.md, "Algorithm" and "Bounds"',
                _build_log_round),
     Obligation("bspn.exact_width",
                "P = exact_frac makes every shift non-negative and N fits its width",
-               "P + wexp + e - j >= 0;  |N| < 2^(n_width-1)", "spec/03-bspn.md, Exact value",
+               "P + wexp + e - j >= 0;  |N| < 2^(n_width-1)",
+               'spec/03-bspn.md, "Parameters", "Algorithm" and "Bounds"',
                _build_exact_width),
     Obligation("bspn.output_range",
                "the output rounding flushes exactly the values below 2^(-o-1/2), saturates "
                "exactly those above 2^(r_max-o+1/2), and every output is 0 or +-2^r with "
                "0 <= r <= r_max",
                "out = 0 iff |N| < t(P-o-1);  |out| = 2^r_max iff |N| >= t(r_max+P-o)",
-               "spec/03-bspn.md, Output rounding", _build_output_range),
+               'spec/03-bspn.md, "Algorithm" and "Bounds"', _build_output_range),
 ]

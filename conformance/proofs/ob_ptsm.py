@@ -425,28 +425,30 @@ def _build_ratio_unrounded(pre: OperatorPreset, impl: Impl) -> Built:
 OBLIGATIONS: list[Obligation] = [
     Obligation("ptsm.partition_ratio",
                "the partition's nearest power of two is within [3/4, 3/2) of Z",
-               "3/4 <= Z / 2^K < 3/2", "spec/02-ptsoftmax.md, Partition", _build_partition_ratio),
+               "3/4 <= Z / 2^K < 3/2",
+               'spec/02-ptsoftmax.md, "Algorithm" and "Bounds"', _build_partition_ratio),
     Obligation("ptsm.sum_bounds",
                "the outputs sum to at most 3/2 and at least 3/4 less half an ulp per "
                "truncated output",
                "3/4 - Lt*2^-(o+1) <= sum p_i * 2^-o < 3/2, Lt = n-1 if o >= ceil(log2 N) else n",
-               "spec/02-ptsoftmax.md, Output",
+               'spec/02-ptsoftmax.md, "Outputs" and "Bounds"',
                _build_sum_bounds),
     Obligation("ptsm.ratio_rounded",
                "each nonzero output is within [3/4, 3/2 + (max_len-1)*2^-(F+1)) of the exact "
                "base-2 softmax of the ceil'd scores; a zero output stands for q < 4/3*2^-o",
                "p_i > 0: 3/4 <= p_i*2^-o / q_i < 3/2 + (N-1)2^-(F+1); p_i = 0: "
-               "q_i < max(4/3*2^-o, 2^-(F+1))", "spec/02-ptsoftmax.md, Output",
+               "q_i < max(4/3*2^-o, 2^-(F+1))", 'spec/02-ptsoftmax.md, "Algorithm" and "Bounds"',
                _build_ratio_rounded),
     Obligation("ptsm.ratio_unrounded",
                "ceil moves each score up by less than 1, so the rounded-score softmax is "
                "within (1/2, 2) of the unrounded one, and each nonzero output within "
                "(3/8, 3 + 2*(N-1)*2^-(F+1))",
                "0 <= s - x < 1;  q/q' in (1/2, 2);  p*2^-o/q' in (3/8, 3 + (N-1)2^-F)",
-               "spec/02-ptsoftmax.md, Ceil", _build_ratio_unrounded),
+               'spec/02-ptsoftmax.md, "Algorithm" and "Bounds"', _build_ratio_unrounded),
     Obligation("ptsm.acc_width",
                "terms are in [0, 2^F], Z fits partition_width for rows up to max_len, "
                "K stays in [k_min, k_max] and outputs fit out_frac + 1 bits",
-               "Z <= max_len*2^F < 2^partition_width", "spec/02-ptsoftmax.md, Parameters",
+               "Z <= max_len*2^F < 2^partition_width",
+               'spec/02-ptsoftmax.md, "Parameters" and "Bounds"',
                _build_acc_width),
 ]

@@ -37,7 +37,7 @@ formulas above. Only the normative outputs are returned, plus BSPN's ``divisor_e
 
 The port covers these five operators; a request for a model-level operator
 (``attention``, ``ffn``, ``encoder_layer``, ``model``) that the reference accepts
-raises NotImplementedError, which the runner reports as ``crash``.
+raises ``Unsupported``, which the runner reports as ``error``.
 
 Run: ``sorbet-ref check --backend python:examples.float_port.float_port:BACKEND
 --include ptsoftmax --include bspn --include quantize --include if_encode
@@ -52,7 +52,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from conformance.backends import Rejected
+from conformance.backends import Rejected, Unsupported
 from conformance.ops import config_from_dict, get_op, run_reference
 
 JSON = Any
@@ -98,7 +98,7 @@ class FloatPort:
             "binary_linear": self._binary_linear,
         }.get(op)
         if fn is None:
-            raise NotImplementedError(f"the float port has no operator {op!r}")
+            raise Unsupported(f"the float port has no operator {op!r}")
         return fn(cfg, inputs)
 
     # ------------------------------------------------------------------ PTsoftmax

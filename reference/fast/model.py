@@ -108,7 +108,7 @@ def merge_heads(x: npt.NDArray[Any]) -> npt.NDArray[Any]:
 
 
 def residual_bspn(a: I64, h: I64, p: FastBSPN, cfg: ModelConfig) -> tuple[I64, I64]:
-    """``r = saturate_r(a + h)``; ``BSPN(r)`` per token (spec/06, "Residual"; spec/03)."""
+    """``r = saturate_r(a + h)``; ``BSPN(r)`` per token (spec/06, step 7; spec/03)."""
     rf = cfg.r_format
     r = np.clip(a + h, rf.min, rf.max)
     return r, bspn(r, p.sign, p.wexp, p.bias, cfg.bspn)

@@ -2,7 +2,7 @@
 
 Each function computes, on whole arrays, exactly what the canonical operator
 computes on Python integers; the comment of each names the canonical function
-and the spec section.  Callers check up front (``reference.fast.widths``) that
+and the spec section.  Callers check up front (``reference.fast.params.check_widths``) that
 every intermediate fits ``int64``; the primitives themselves do not test per
 element.
 """
@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from reference.bspn import BSPNConfig
-from reference.errors import OverflowDetected, RangeError
+from reference.errors import OverflowDetected
 from reference.ptsoftmax import PTSoftmaxConfig
 
 I64 = npt.NDArray[np.int64]
@@ -29,7 +29,6 @@ F64_EXACT = 1 << 53
 I64_LIMIT = 1 << 62
 """Bound the fast tier keeps every ``int64`` intermediate below (one bit of headroom)."""
 
-_POW2 = np.array([1 << k for k in range(63)], dtype=np.int64)
 _MASKED = np.int64(1 << 61)
 """Stands for ``-ceil(score)`` of a masked key: above every real one, so its term is 0."""
 _SQRT2_T = np.array([math.isqrt(1 << (2 * k + 1)) + 1 for k in range(62)], dtype=np.int64)
@@ -145,17 +144,6 @@ def log_round(v: I64, below_2_53: bool = False) -> I64:
     k = floor_log2(v, below_2_53)
     k += v >= _SQRT2_T[k]
     return k
-
-
-def check_scores(x: I64, cfg: PTSoftmaxConfig, where: str) -> None:
-    """Raise RangeError, as the canonical PTsoftmax does, if a score leaves its format."""
-    fmt = cfg.score_format
-    if x.size and (int(x.min()) < fmt.min or int(x.max()) > fmt.max):
-        bad = np.argwhere((x < fmt.min) | (x > fmt.max))[0]
-        raise RangeError(
-            f"{where}{list(bad.tolist())}: {int(x[tuple(bad)])} is outside format "
-            f"{fmt.describe()} [{fmt.min}, {fmt.max}]"
-        )
 
 
 def ptsoftmax(x: I64, key_mask: npt.NDArray[np.bool_], cfg: PTSoftmaxConfig) -> I64:

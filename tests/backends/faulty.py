@@ -14,6 +14,10 @@ TARGET_ID is omitted or "*"), where MODE decides what goes wrong:
 - fewer:    leave out the normative outputs (keep only the profile ones)
 - float:    turn the first element of each list output into a float
 - stateful: add the number of earlier requests to the first output value
+- banner:   print a start-up line on stdout before serving (TARGET_ID ignored)
+- exit_after: TARGET_ID is a number N; exit with status 0 after N answers
+- bom_crlf: answer every vector correctly, the first line with a UTF-8 byte order mark,
+            every line ended by CR LF (as some Windows runtimes write)
 """
 
 from __future__ import annotations
@@ -30,7 +34,15 @@ from conformance.ops import OPS, run_reference
 def main() -> int:
     mode = sys.argv[1]
     target = sys.argv[2] if len(sys.argv) > 2 else "*"
+    if mode == "banner":
+        sys.stdout.write("faulty backend 1.0 ready\n")
+        sys.stdout.flush()
+    if mode == "bom_crlf":
+        sys.stdout.reconfigure(newline="\r\n")  # type: ignore[attr-defined]
+        sys.stdout.write("\ufeff")
     for seen, line in enumerate(sys.stdin):
+        if mode == "exit_after" and seen >= int(target):
+            return 0
         req = json.loads(line)
         rid = req["id"]
         hit = target in ("*", rid)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
 from typing import Any
 
 from conformance.backends import ReferenceBackend, Rejected
@@ -105,4 +107,15 @@ class Raises(ReferenceBackend):
     def run(self, op: str, config: dict[str, JSON], inputs: dict[str, JSON]) -> dict[str, JSON]:
         if op == "if_encode":
             raise ZeroDivisionError("division by zero in the port")
+        return super().run(op, config, inputs)
+
+
+class Blocks(ReferenceBackend):
+    """Touches the file named by $SORBET_TEST_MARKER on its first call, then blocks."""
+
+    name = "blocks"
+
+    def run(self, op: str, config: dict[str, JSON], inputs: dict[str, JSON]) -> dict[str, JSON]:
+        Path(os.environ["SORBET_TEST_MARKER"]).write_text("started\n")
+        time.sleep(120)
         return super().run(op, config, inputs)
