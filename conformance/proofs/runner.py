@@ -49,7 +49,8 @@ HEADER = f"{'theorem':<28} {'result':<15} {'time':>7}  widths"
 def table_row(r: Result) -> str:
     """One theorem: a row, then its statement and each witness or counterexample."""
     lines = [f"{r.name:<28} {r.status:<15} {r.seconds:6.2f}s  {r.widths}",
-             f"    statement: {r.statement}  [{r.formula}]"]
+             f"    statement: {r.statement}  [{r.formula}]",
+             f"    rule: {r.rule}"]
     for p in r.parts:
         if p.status != "proved":
             lines.append(f"    {p.status} in part '{p.label}': {p.counterexample}")
