@@ -57,16 +57,19 @@ def requant(
     if x_bound is not None and np.issubdtype(x.dtype, np.floating):
         bmax = int(np.max(np.abs(bias))) if np.ndim(bias) else abs(int(bias))
         if x_bound * mult + bmax + (1 << shift) < F64_EXACT:
-            # Every value below is an integer under 2**53 and the scaling by 2**-shift is
-            # exact, so float64 computes the same integers; np.rint rounds half to even.
-            w = x.astype(np.float64) * float(mult)
-            w += np.asarray(bias, dtype=np.float64)
-            if shift:
-                w *= 2.0**-shift
+            # x*M and x*M + bias are integers below 2**53, so x * (M * 2**-shift) and
+            # bias * 2**-shift are exact and so is their sum (x*M + bias) * 2**-shift;
+            # np.rint then rounds half to even, the same integer as the int64 rule.
+            w = np.multiply(x, float(mult) * 2.0**-shift, dtype=np.float64)
+            if bmax:
+                w += np.asarray(bias, dtype=np.float64) * 2.0**-shift
             np.rint(w, out=w)
-            np.maximum(w, lo, out=w)
-            np.minimum(w, hi, out=w)
-            return w if dtype is np.float64 else w.astype(dtype)
+            if dtype is np.float64:
+                np.clip(w, lo, hi, out=w)
+                return w
+            out_f = np.empty(w.shape, dtype=dtype)
+            np.clip(w, lo, hi, out=out_f, casting="unsafe")
+            return out_f
     v: I64 = np.multiply(x, np.int64(mult), dtype=np.int64, casting="unsafe")
     if shift == 0:
         v += bias
