@@ -60,7 +60,9 @@ def requant(
             # x*M and x*M + bias are integers below 2**53, so x * (M * 2**-shift) and
             # bias * 2**-shift are exact and so is their sum (x*M + bias) * 2**-shift;
             # np.rint then rounds half to even, the same integer as the int64 rule.
-            w = np.multiply(x, float(mult) * 2.0**-shift, dtype=np.float64)
+            w: npt.NDArray[np.float64] = np.multiply(
+                x, float(mult) * 2.0**-shift, dtype=np.float64
+            )
             if bmax:
                 w += np.asarray(bias, dtype=np.float64) * 2.0**-shift
             np.rint(w, out=w)
