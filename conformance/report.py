@@ -120,7 +120,10 @@ def _failure_text(o: Outcome) -> str:
             else:
                 text = json.dumps(v)
                 shown.append(f"{k}={text if len(text) <= 100 else text[:100] + '...'}")
-        lines.append(f"    inputs: {'; '.join(shown)}")
+        text = "; ".join(shown)
+        if len(text) > 800:
+            text = text[:800] + " ... (every input in the JSON report)"
+        lines.append(f"    inputs: {text}")
     if o.xfail_reason:
         lines.append(f"    expected failure: {o.xfail_reason}")
     if o.stderr.strip():

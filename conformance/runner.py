@@ -25,7 +25,7 @@ import fnmatch
 import hashlib
 import json
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -271,7 +271,13 @@ def judge(vector: Mapping[str, JSON], answer: Answer) -> tuple[str, str,
         return "malformed", "; ".join(problems), mismatches, claimed, unknown
     if mismatches:
         parts = []
-        for name in dict.fromkeys(m["field"] for m in mismatches):
+        fields = _in_computation_order(str(vector.get("op", "")),
+                                       dict.fromkeys(m["field"] for m in mismatches))
+        if len(fields) > 1:
+            parts.append(f"first diverging in computation order: {fields[0]}")
+        rank = {n: i for i, n in enumerate(fields)}
+        mismatches.sort(key=lambda m: rank[str(m["field"])])
+        for name in fields:
             ms = [m for m in mismatches if m["field"] == name]
             n = sum(1 for m in ms if "more" not in m) + sum(int(m.get("more", 0)) for m in ms)
             first = next(m for m in ms if "more" not in m)
@@ -283,6 +289,16 @@ def judge(vector: Mapping[str, JSON], answer: Answer) -> tuple[str, str,
                          f"{first['expected']}, got {first['actual']}")
         return "mismatch", "; ".join(parts), mismatches, claimed, unknown
     return "pass", "", [], claimed, unknown
+
+
+def _in_computation_order(op: str, names: Iterable[str]) -> list[str]:
+    """``names`` sorted as the operator computes them: its profile outputs (declared in
+    computation order, e.g. the trace tensors of spec/08) before its normative outputs,
+    so the first name is where a port's computation first diverges."""
+    spec = OPS.get(op)
+    order = [*spec.profile_outputs, *spec.outputs] if spec is not None else []
+    rank = {n: i for i, n in enumerate(order)}
+    return sorted(names, key=lambda n: rank.get(n, len(order)))
 
 
 def _matches(patterns: Sequence[str], *names: str) -> bool:

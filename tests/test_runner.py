@@ -282,3 +282,17 @@ def test_python_backend_unsupported_operator_is_an_error_not_a_crash() -> None:
     vec = {"id": "x", "op": "ptsoftmax", "config": {}, "inputs": {}}
     a = InProcess(OnlyQuantize(), None).call(vec)
     assert a.kind == "error" and "no operator 'ptsoftmax'" in a.message
+
+
+def test_mismatches_are_listed_in_computation_order() -> None:
+    """A port that goes wrong at the probabilities sees them named first, before the
+    hidden states they spoil, though the vector file lists outputs alphabetically."""
+    v = {"op": "attention", "comment": "c",
+         "expected": {"outputs": {"h1": [1, 2]},
+                      "profile": {"c_prob": [3], "probs": [4], "scores": [5]}},
+         "shapes": {"outputs": {"h1": [2], "c_prob": [1], "probs": [1], "scores": [1]}}}
+    got = {"h1": [1, 0], "c_prob": [9], "probs": [7], "scores": [5]}
+    status, message, mismatches, _, _ = judge(v, Answer("outputs", outputs=got))
+    assert status == "mismatch"
+    assert message.startswith("first diverging in computation order: probs;")
+    assert [m["field"] for m in mismatches] == ["probs", "c_prob", "h1"]
