@@ -14,11 +14,14 @@ never asserts on time.
 numpy loads); the fast tier's elementwise work is single-threaded either way.
 On a machine shared with other work, ``--blas-threads 1`` gives steadier figures.
 
-One run of ``bench_model.py --blas-threads 1`` on the project's 2-core machine
-(numpy 2.4.6) printed 25.3 ms for one layer, 301.6 ms for the full forward
-(12 layers and the head), 16.8 ms for the float32 layer: ratio 1.51x, just
-outside the 1.5x target. Timings vary with the machine and its load from run to
-run; they are measurements, not guarantees.
+Three runs of ``bench_model.py --blas-threads 1 --repeat 9`` on the project's
+2-core machine (numpy 2.4.6, otherwise idle) printed 21.9 to 22.3 ms for one
+layer, 288 to 298 ms for the full forward (12 layers and the head), 14.8 to
+15.6 ms for the float32 layer: ratio 1.43x to 1.50x.  With both cores for BLAS
+(no ``--blas-threads``) the matmuls of both sides run twice as fast while the
+fast tier's elementwise passes do not, and two runs printed 1.75x and 1.94x.
+Under load from other work the single-thread ratio was up to 1.7x.  Timings
+vary with the machine and its load; they are measurements, not guarantees.
 """
 
 from __future__ import annotations
