@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 echo "== ruff"
-.venv/bin/ruff check reference conformance tests examples
+.venv/bin/ruff check reference conformance tests examples benchmarks
 echo "== mypy --strict"
 .venv/bin/mypy --strict reference conformance
 echo "== pytest"
