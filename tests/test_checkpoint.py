@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import struct
 import zipfile
@@ -131,7 +132,11 @@ def test_pickle_content_refused(tmp_path: Path) -> None:
 
 def test_npz_object_array_refused(tmp_path: Path) -> None:
     p = tmp_path / "obj.npz"
-    np.savez(p, x=np.array([{"a": 1}], dtype=object))
+    header = io.BytesIO()  # an object-array member: its header alone, no pickle behind it
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": "|O", "fortran_order": False, "shape": (1,)})
+    with zipfile.ZipFile(p, "w") as zf:
+        zf.writestr("x.npy", header.getvalue() + b"\0" * 8)
     with pytest.raises(CheckpointError, match="without pickle"):
         load_checkpoint(p)
 

@@ -50,10 +50,19 @@ def _write(path: Path, members: dict[str, bytes]) -> Path:
     return path
 
 
-def _npy(arr: Any, allow_pickle: bool = False) -> bytes:
+def _npy(arr: Any) -> bytes:
     buf = io.BytesIO()
-    np.lib.format.write_array(buf, np.asarray(arr), allow_pickle=allow_pickle)
+    np.lib.format.write_array(buf, np.asarray(arr), allow_pickle=False)
     return buf.getvalue()
+
+
+def _object_npy() -> bytes:
+    """A .npy member declaring an object array: the header alone, no pickle behind it
+    (the loader must refuse on the header, before reading any payload)."""
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        buf, {"descr": "|O", "fortran_order": False, "shape": (1,)})
+    return buf.getvalue() + b"\0" * 8
 
 
 def _array(members: dict[str, bytes], name: str) -> Any:
@@ -188,8 +197,7 @@ MALFORMED: dict[str, tuple[Callable[[dict[str, bytes]], dict[str, bytes]], str]]
                          r"classifier\.weight: \[1\]\[2\]: 1000 is outside"),
     "nan embedding": (_replace("embedding.position", lambda a: _set(a, (0, 0), np.nan)),
                       r"embedding\.position: contains NaN"),
-    "object array": (lambda m: {**m, "layer.0.q.in_mult.npy": _npy(
-        np.array([{"x": 1}], dtype=object), allow_pickle=True)},
+    "object array": (lambda m: {**m, "layer.0.q.in_mult.npy": _object_npy()},
         r"layer\.0\.q\.in_mult: object arrays"),
     "bad json": (lambda m: _with_meta(m, b"{not json"), r"meta\.json: invalid JSON"),
     "huge meta": (lambda m: _with_meta(m, b" " * ((1 << 20) + 1)), r"meta\.json: expected a uint8 "
