@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from conformance import strictjson
 from reference.errors import SorbetError
 
 MAX_HEADER_BYTES = 100 * 1024 * 1024
@@ -212,19 +213,10 @@ def _parse_npz_metadata(p: Path, arr: npt.NDArray[np.generic]) -> dict[str, str]
     return _check_metadata(p, _json_loads(p, arr.tobytes(), NPZ_METADATA_MEMBER))
 
 
-def _reject_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
-    out: dict[str, object] = {}
-    for k, v in pairs:
-        if k in out:
-            raise ValueError(f"duplicate key {k!r}")
-        out[k] = v
-    return out
-
-
 def _json_loads(p: Path, raw: bytes, what: str) -> object:
     try:
-        return json.loads(raw.decode("utf-8"), object_pairs_hook=_reject_duplicates)
-    except (UnicodeDecodeError, ValueError) as exc:
+        return strictjson.loads(raw)
+    except ValueError as exc:
         raise _err(p, f"{what}: invalid JSON ({exc})") from None
 
 

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from conformance import strictjson
 from reference.bspn import BSPNParams
 from reference.errors import SorbetError
 from reference.formats import IntFormat
@@ -330,17 +331,9 @@ def _check_signs(path: Path, name: str, arr: Array, nbits: int) -> None:
 def _parse_meta(path: Path, arr: Array) -> dict[str, Any]:
     if arr.dtype != U8 or arr.ndim != 1:
         raise _err(path, META_MEMBER, f"expected a uint8 vector, got {arr.dtype}{list(arr.shape)}")
-
-    def no_dupes(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        keys = [k for k, _ in pairs]
-        dup = sorted({k for k in keys if keys.count(k) > 1})
-        if dup:
-            raise ValueError(f"duplicate key(s) {dup}")
-        return dict(pairs)
-
     try:
-        meta = json.loads(arr.tobytes().decode("utf-8"), object_pairs_hook=no_dupes)
-    except (UnicodeDecodeError, ValueError) as exc:
+        meta = strictjson.loads(arr.tobytes())
+    except ValueError as exc:
         raise _err(path, META_MEMBER, f"invalid JSON: {exc}") from None
     if not isinstance(meta, dict):
         raise _err(path, META_MEMBER, f"expected a JSON object, got {type(meta).__name__}")

@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from conformance import strictjson
 from conformance.ops import REJECT_CLASSES
 from reference.version import SPEC_VERSION
 
@@ -96,27 +97,12 @@ def write_file(path: Path, data: Mapping[str, JSON]) -> bytes:
     return raw
 
 
-def _no_duplicates(pairs: list[tuple[str, JSON]]) -> dict[str, JSON]:
-    out: dict[str, JSON] = {}
-    for k, v in pairs:
-        if k in out:
-            raise ValueError(f"duplicate key {k!r}")
-        out[k] = v
-    return out
-
-
-def _no_constants(name: str) -> JSON:
-    raise ValueError(f"non-standard JSON constant {name}")
-
-
 def parse_json(raw: bytes, where: str) -> JSON:
     """Strict JSON: UTF-8, no duplicate keys, no NaN/Infinity; errors name ``where``."""
     try:
-        text = raw.decode("utf-8")
+        return strictjson.loads(raw)
     except UnicodeDecodeError as exc:
         raise VectorFileError(where, [f"not UTF-8 text: {exc}"]) from None
-    try:
-        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
     except json.JSONDecodeError as exc:
         raise VectorFileError(
             where, [f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"]

@@ -14,7 +14,14 @@ import hypothesis
 
 from conformance.coverage import coverage_markdown
 from conformance.generate import GeneratorError, write_suites
-from conformance.manifest import COVERAGE, MANIFEST, manifest_entry, verify, write_manifest
+from conformance.manifest import (
+    COVERAGE,
+    MANIFEST,
+    Loaded,
+    manifest_entry,
+    verify,
+    write_manifest,
+)
 from conformance.plain_export import ExportError, export
 from conformance.release import ReleaseError, verified_vectors, write_release
 
@@ -164,14 +171,22 @@ def run_release(args: argparse.Namespace) -> int:
     return 0
 
 
+def _verified_or_report(root: Path, command: str) -> Loaded | None:
+    """``root`` read through its manifest, or None after printing the first problems."""
+    loaded = verify(root)
+    if not loaded.problems:
+        return loaded
+    print(f"vectors {command}: {root} does not verify:", file=sys.stderr)
+    for p in loaded.problems[:20]:
+        print(f"  - {p}", file=sys.stderr)
+    return None
+
+
 def run_coverage(args: argparse.Namespace) -> int:
     """Write the coverage table from the vector files."""
     root: Path = args.dir or default_vectors_dir()
-    loaded = verify(root)
-    if loaded.problems:
-        print(f"vectors coverage: {root} does not verify:", file=sys.stderr)
-        for p in loaded.problems[:20]:
-            print(f"  - {p}", file=sys.stderr)
+    loaded = _verified_or_report(root, "coverage")
+    if loaded is None:
         return 1
     out: Path = args.out or root / COVERAGE
     out.write_text(coverage_markdown(d for _, d in loaded.files), encoding="ascii")
@@ -182,11 +197,8 @@ def run_coverage(args: argparse.Namespace) -> int:
 def run_export(args: argparse.Namespace) -> int:
     """Write the plain (hex) form of the vectors."""
     root: Path = args.dir or default_vectors_dir()
-    loaded = verify(root)
-    if loaded.problems:
-        print(f"vectors export: {root} does not verify:", file=sys.stderr)
-        for p in loaded.problems[:20]:
-            print(f"  - {p}", file=sys.stderr)
+    loaded = _verified_or_report(root, "export")
+    if loaded is None:
         return 1
     files = []
     for _, d in loaded.files:

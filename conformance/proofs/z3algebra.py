@@ -19,7 +19,38 @@ Term = Any
 """A Z3 expression (the z3 package ships no type stubs)."""
 
 
-class Z3Algebra:
+class _Z3Logic:
+    """Comparisons, booleans and ``select``: the same Z3 terms for both algebras below.
+
+    z3py's ``<`` and ``<=`` are signed on bit-vectors and ordinary on integers.
+    """
+
+    def lt(self, a: Term, b: Term) -> Term:
+        return a < b
+
+    def le(self, a: Term, b: Term) -> Term:
+        return a <= b
+
+    def eq(self, a: Term, b: Term) -> Term:
+        return a == b
+
+    def and_(self, a: Term, b: Term) -> Term:
+        return z3.And(a, b)
+
+    def or_(self, a: Term, b: Term) -> Term:
+        return z3.Or(a, b)
+
+    def not_(self, a: Term) -> Term:
+        return z3.Not(a)
+
+    def true(self) -> Term:
+        return z3.BoolVal(True)
+
+    def select(self, c: Term, a: Term, b: Term) -> Term:
+        return z3.If(c, a, b)
+
+
+class Z3Algebra(_Z3Logic):
     """Two's complement integers of a fixed ``width`` as Z3 bit-vector terms.
 
     ``const``, ``mul_const`` and ``shl`` also accept a Z3 term where the
@@ -84,39 +115,15 @@ class Z3Algebra:
             return a >> (self.width - 1)
         return a >> k
 
-    # -- comparisons and booleans ------------------------------------------
-    def lt(self, a: Term, b: Term) -> Term:
-        return a < b
-
-    def le(self, a: Term, b: Term) -> Term:
-        return a <= b
-
-    def eq(self, a: Term, b: Term) -> Term:
-        return a == b
-
+    # -- bits ---------------------------------------------------------------
     def bit(self, a: Term, i: int) -> Term:
         if i < 0:
             raise ValueError(f"Z3Algebra.bit: index must be >= 0, got {i}")
         j = min(i, self.width - 1)  # bits above the width repeat the sign bit
         return z3.Extract(j, j, a) == 1
 
-    def and_(self, a: Term, b: Term) -> Term:
-        return z3.And(a, b)
 
-    def or_(self, a: Term, b: Term) -> Term:
-        return z3.Or(a, b)
-
-    def not_(self, a: Term) -> Term:
-        return z3.Not(a)
-
-    def true(self) -> Term:
-        return z3.BoolVal(True)
-
-    def select(self, c: Term, a: Term, b: Term) -> Term:
-        return z3.If(c, a, b)
-
-
-class Z3IntAlgebra:
+class Z3IntAlgebra(_Z3Logic):
     """The algebra on unbounded Z3 integers: exactly Python's ``int`` semantics.
 
     Used where a linear argument is proven for every width (no overflow can
@@ -145,29 +152,5 @@ class Z3IntAlgebra:
     def shr(self, a: Term, k: int) -> Term:
         raise NotImplementedError("Z3IntAlgebra.shr: floor division is not linear here")
 
-    def lt(self, a: Term, b: Term) -> Term:
-        return a < b
-
-    def le(self, a: Term, b: Term) -> Term:
-        return a <= b
-
-    def eq(self, a: Term, b: Term) -> Term:
-        return a == b
-
     def bit(self, a: Term, i: int) -> Term:
         raise NotImplementedError("Z3IntAlgebra.bit: no bits on unbounded integers")
-
-    def and_(self, a: Term, b: Term) -> Term:
-        return z3.And(a, b)
-
-    def or_(self, a: Term, b: Term) -> Term:
-        return z3.Or(a, b)
-
-    def not_(self, a: Term) -> Term:
-        return z3.Not(a)
-
-    def true(self) -> Term:
-        return z3.BoolVal(True)
-
-    def select(self, c: Term, a: Term, b: Term) -> Term:
-        return z3.If(c, a, b)

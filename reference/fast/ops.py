@@ -66,12 +66,7 @@ def requant(
             if bmax:
                 w += np.asarray(bias, dtype=np.float64) * 2.0**-shift
             np.rint(w, out=w)
-            if dtype is np.float64:
-                np.clip(w, lo, hi, out=w)
-                return w
-            out_f = np.empty(w.shape, dtype=dtype)
-            np.clip(w, lo, hi, out=out_f, casting="unsafe")
-            return out_f
+            return _clip_as(w, lo, hi, dtype)
     v: I64 = np.multiply(x, np.int64(mult), dtype=np.int64, casting="unsafe")
     if shift == 0:
         v += bias
@@ -81,7 +76,14 @@ def requant(
         t &= 1
         v += t
         v >>= shift
-    if dtype is np.int64:
+    return _clip_as(v, lo, hi, dtype)
+
+
+def _clip_as(v: npt.NDArray[Any], lo: int, hi: int, dtype: type[np.generic]) -> npt.NDArray[Any]:
+    """``clamp(v, lo, hi)`` written as ``dtype`` (in place when ``v`` already has it).
+
+    Every clamped value is an integer that ``dtype`` holds exactly."""
+    if v.dtype == dtype:
         np.clip(v, lo, hi, out=v)
         return v
     out = np.empty(v.shape, dtype=dtype)

@@ -103,6 +103,21 @@ static void skip_ws(reader *r) {
     }
 }
 
+/* After an array element or object member: ',' continues (0), the closing
+   character ends the container (1), anything else is malformed (-1). */
+static int next_or_close(reader *r, char close, const char *what) {
+    skip_ws(r);
+    if (r->p < r->end && *r->p == ',') {
+        r->p++;
+        return 0;
+    }
+    if (r->p < r->end && *r->p == close) {
+        r->p++;
+        return 1;
+    }
+    return fail(r, what);
+}
+
 static int parse_value(reader *r, jv *out);
 
 static int literal(reader *r, const char *word) {
@@ -364,6 +379,7 @@ static int parse_array(reader *r, jv *out) {
     tmpvec items = {NULL, 0, 0, sizeof(jv)};
     int generic = 0;
     int rc = -1;
+    int sep;
     r->p++; /* '[' */
     skip_ws(r);
     if (r->p < r->end && *r->p == ']') {
@@ -397,18 +413,14 @@ static int parse_array(reader *r, jv *out) {
             fail(r, "out of memory");
             goto done;
         }
-        skip_ws(r);
-        if (r->p < r->end && *r->p == ',') {
-            r->p++;
+        sep = next_or_close(r, ']', "expected ',' or ']' in an array");
+        if (sep == 0) {
             continue;
         }
-        if (r->p < r->end && *r->p == ']') {
-            r->p++;
+        if (sep == 1) {
             rc = 0;
-            break;
         }
-        fail(r, "expected ',' or ']' in an array");
-        goto done;
+        break;
     }
 done:
     if (rc == 0) {
@@ -436,6 +448,7 @@ static int parse_object(reader *r, jv *out) {
     tmpvec keys = {NULL, 0, 0, sizeof(char *)};
     tmpvec vals = {NULL, 0, 0, sizeof(jv)};
     int rc = -1;
+    int sep;
     r->p++; /* '{' */
     skip_ws(r);
     if (r->p < r->end && *r->p == '}') {
@@ -466,18 +479,14 @@ static int parse_object(reader *r, jv *out) {
             fail(r, "out of memory");
             goto done;
         }
-        skip_ws(r);
-        if (r->p < r->end && *r->p == ',') {
-            r->p++;
+        sep = next_or_close(r, '}', "expected ',' or '}' in an object");
+        if (sep == 0) {
             continue;
         }
-        if (r->p < r->end && *r->p == '}') {
-            r->p++;
+        if (sep == 1) {
             rc = 0;
-            break;
         }
-        fail(r, "expected ',' or '}' in an object");
-        goto done;
+        break;
     }
 done:
     if (rc == 0) {
