@@ -22,7 +22,7 @@ The step numbers are those of spec/03-bspn.md, "Algorithm".
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -173,16 +173,33 @@ def divisor_j(a: Algebra[V, B], abs_sum: V, cfg: BSPNConfig) -> V:
     return j
 
 
+def output_magnitude(
+    a: Algebra[V, B],
+    mag: V,
+    cfg: BSPNConfig,
+    width: int,
+    log_nearest: Callable[[Algebra[V, B], V, int], V] = arith.log_nearest_pow2_exp,
+) -> tuple[V, V]:
+    """Step 5 on ``|N| = mag`` (``1 <= mag < 2**width``): ``(|output|, r)``.
+
+    ``r = round(log2 mag) - P + out_frac`` (log-domain nearest); the magnitude is 0
+    for ``r < 0`` (flush), ``2**r_max`` for ``r > r_max`` (saturation), else ``2**r``.
+    ``log_nearest`` is the primitive used (the proofs pass a broken one to show a
+    shifted cut-over is caught).
+    """
+    r = a.add(log_nearest(a, mag, width), a.const(cfg.out_frac - cfg.exact_frac))
+    out = a.const(1 << cfg.r_max)
+    for rr in reversed(range(cfg.r_max)):
+        out = a.select(a.eq(r, a.const(rr)), a.const(1 << rr), out)
+    return a.select(a.lt(r, a.const(0)), a.const(0), out), r
+
+
 def round_output(n: int, cfg: BSPNConfig) -> int:
     """Step 5: ``sign(N) * 2**r`` with ``r = round(log2|N|) - P + out_frac``, flushed/saturated."""
     if n == 0:
         return 0
-    mag = abs(n)
-    r = arith.log_nearest_pow2_exp(PY, mag, mag.bit_length()) - cfg.exact_frac + cfg.out_frac
-    if r < 0:
-        return 0
-    r = min(r, cfg.r_max)
-    return (1 << r) if n > 0 else -(1 << r)
+    mag, _ = output_magnitude(PY, abs(n), cfg, abs(n).bit_length())
+    return mag if n > 0 else -mag
 
 
 def bspn(x: Sequence[int], params: BSPNParams, cfg: BSPNConfig) -> BSPNResult:

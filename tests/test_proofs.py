@@ -374,13 +374,11 @@ def test_prove_cli_only_and_failure(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name", ["tiny", "tiny-b2", "sorbet"])
 def test_output_encoding_agrees_with_round_output(name: str) -> None:
-    from conformance.proofs.ob_bspn import output_magnitude
-
     cfg = get_preset(name).bspn
     rng = random.Random(name)
     za = Z3Algebra(cfg.n_width + 2)
     x = za.var("x")
-    mag, _r = output_magnitude(za, x, cfg, arith.log_nearest_pow2_exp)
+    mag, _r = bspn.output_magnitude(za, x, cfg, cfg.n_width)
     top = 1 << (cfg.n_width - 1)
     edges = [arith.sqrt2_threshold(k) + d for k in range(cfg.n_width - 1) for d in (-1, 0)]
     values = [v for v in edges if 1 <= v <= top] + [rng.randint(1, top) for _ in range(200)]

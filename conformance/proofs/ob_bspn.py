@@ -17,6 +17,7 @@ from conformance.proofs.core import Built, Model, Obligation, Part, Witness, bv,
 from conformance.proofs.impl import Impl
 from conformance.proofs.ob_arith import arith_threshold, threshold_part
 from conformance.proofs.z3algebra import Z3Algebra
+from reference import bspn
 from reference.bspn import BSPNConfig
 from reference.presets import OperatorPreset
 
@@ -230,19 +231,6 @@ def _build_exact_width(pre: OperatorPreset, impl: Impl) -> Built:
 # -- bspn.output_range ------------------------------------------------------------
 
 
-def output_magnitude(alg: Z3Algebra, x: Any, cfg: BSPNConfig,
-                     log_nearest: Any) -> tuple[Any, Any]:
-    """``|round_output(N)|`` for ``x = |N| >= 1`` on Z3 terms: ``r = round(log2 x) - P + o``;
-    ``r < 0`` flushes to 0, ``r > r_max`` saturates to ``r_max``, else ``2**r``.  The same
-    steps as :func:`reference.bspn.round_output` (a test compares the two on many ``N``)."""
-    e = log_nearest(alg, x, cfg.n_width)
-    r = e + (cfg.out_frac - cfg.exact_frac)
-    mag = bv(1 << cfg.r_max, alg.width)
-    for rr in reversed(range(cfg.r_max)):
-        mag = z3.If(r == rr, bv(1 << rr, alg.width), mag)
-    return z3.If(r < 0, bv(0, alg.width), mag), r
-
-
 def flush_threshold(cfg: BSPNConfig) -> int:
     """Least ``|N|`` that is not flushed: ``t(P - o - 1)`` (``|y| >= 2**(-o-1/2)``), or 1."""
     k = cfg.exact_frac - cfg.out_frac - 1
@@ -260,7 +248,7 @@ def _build_output_range(pre: OperatorPreset, impl: Impl) -> Built:
     alg = Z3Algebra(nw + 2)
     x = alg.var("x")
     prem = [x >= 1, x <= 1 << (nw - 1)]
-    mag, r = output_magnitude(alg, x, cfg, impl.log_nearest_pow2_exp)
+    mag, r = bspn.output_magnitude(alg, x, cfg, cfg.n_width, impl.log_nearest_pow2_exp)
     tf, ts = flush_threshold(cfg), saturation_threshold(cfg)
     top = 1 << cfg.r_max
     claim = z3.And((mag == 0) == (x < tf), (r < 0) == (x < tf), (r > cfg.r_max) == (x >= ts),
