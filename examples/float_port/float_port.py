@@ -53,16 +53,17 @@ import numpy as np
 import numpy.typing as npt
 
 from conformance.backends import Rejected, Unsupported
+from conformance.floatmodel import BSPN_EPS, MASK_VALUE
 from conformance.ops import config_from_dict, get_op, run_reference
 
 JSON = Any
 Array = npt.NDArray[np.floating[Any]]
 
-AUTHORS_EPS = 1e-5
-"""The authors' BSPN eps."""
+AUTHORS_EPS = BSPN_EPS
+"""The authors' BSPN eps (the float model's, conformance/floatmodel.py)."""
 
-MASK_ADD = -10000.0
-"""The authors' additive attention mask."""
+MASK_ADD = MASK_VALUE
+"""The authors' additive attention mask (the float model's)."""
 
 
 def if_threshold(steps: int) -> float:
