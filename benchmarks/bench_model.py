@@ -1,6 +1,6 @@
 """Benchmark: the fast tier on a random Sorbet-base model against a float32 layer.
 
-Builds a random Sorbet-base model (``conformance.randmodel``), runs one encoder
+Builds a random Sorbet-base model (``conformance.model.randmodel``), runs one encoder
 layer and the full forward on a 128-token input with the fast tier, and in the
 same run a float32 numpy implementation of the same layer (dense float32 matmuls
 of the same shapes, float softmax and LayerNorm, ReLU).  Prints the best of
@@ -52,7 +52,7 @@ import numpy.typing as npt  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from conformance.randmodel import random_h0, random_model  # noqa: E402
+from conformance.model.randmodel import random_h0, random_model  # noqa: E402
 from reference.fast import prepare  # noqa: E402
 from reference.fast.model import encoder_layer, forward_fast  # noqa: E402
 from reference.model_presets import get_model_preset  # noqa: E402

@@ -24,8 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from conformance.backends import InProcess, ReferenceBackend, SubprocessBackend  # noqa: E402
-from conformance.runner import Options, run  # noqa: E402
+from conformance.runner.backends import InProcess, ReferenceBackend, SubprocessBackend  # noqa: E402
+from conformance.runner.check import Options, run  # noqa: E402
 
 
 def main() -> int:

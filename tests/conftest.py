@@ -3,7 +3,7 @@
 Hypothesis runs derandomized for the whole suite (a fixed seed per test, no
 example database), so a test run is reproducible and CI cannot turn red by
 chance; ``max_examples`` is given per test.  The vector generator passes every
-setting that affects generation explicitly (``conformance.strategies.collect``),
+setting that affects generation explicitly (``conformance.vectors.strategies.collect``),
 so this profile does not change the vectors.
 """
 

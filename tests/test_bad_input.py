@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from conformance.cli import main
-from conformance.manifest import manifest_entry, sha256, write_manifest
+from conformance.vectors.manifest import manifest_entry, sha256, write_manifest
 
 ROOT = Path(__file__).resolve().parent.parent
 VECTORS = ROOT / "vectors"
@@ -267,7 +267,7 @@ def test_bad_timeout_and_show_are_usage_errors(tmp_path: Path,
 def test_bad_backend_specs_and_xfail_files(tmp_path: Path) -> None:
     vec = mini(tmp_path / "v")
     for spec, needle in (("python:no_such_module_xyz:Backend", "cannot import"),
-                         ("python:conformance.ops:OPS", "no run("),
+                         ("python:conformance.operators:OPS", "no run("),
                          ("bogus:thing", "unknown kind"), ("exec:", "expected reference")):
         code, rep, _, _ = run_check(tmp_path, vec, spec)
         assert code == 1, spec

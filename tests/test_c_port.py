@@ -3,7 +3,7 @@
 The port is built with the system C compiler (skipped, with the reason, only when
 no compiler exists), then driven exactly as the runner drives a subprocess backend
 (spec/11-backend-protocol.md): one request a line on stdin, one answer a line on
-stdout.  Every answer is compared with ``conformance.ops.run_reference`` on the
+stdout.  Every answer is compared with ``conformance.operators.run_reference`` on the
 same request: outputs (normative and profile) exactly, rejections by class.
 
 Requests come from derandomized Hypothesis strategies over the presets and over
@@ -15,7 +15,7 @@ from widest-configuration cases that need the port's 128-bit arithmetic.
 
 The model-level operators (``attention``, ``ffn``, ``encoder_layer``, ``model``) are
 drawn over the model presets ``tiny``, ``tiny-odd`` and ``micro`` with
-``conformance.model_ops.draw_params`` (non-zero Q/K/V moves included) and compared with
+``conformance.model.draws.draw_params`` (non-zero Q/K/V moves included) and compared with
 the reference on every normative and trace output; single-fault requests must be
 rejected with the reference's class.  Last, ``sorbet-ref check`` runs the port over
 every committed vector and must pass all of them.
@@ -40,8 +40,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conformance.model_ops import draw_h0, draw_params, layer_to_inputs, model_to_inputs
-from conformance.ops import OPS, config_to_dict, run_reference
+from conformance.model.draws import draw_h0, draw_params
+from conformance.operators import OPS, config_to_dict, run_reference
+from conformance.operators.layers import layer_to_inputs, model_to_inputs
 from reference.model_config import LayerParams, LinearParams, ModelConfig, ModelParams
 from reference.model_presets import MODEL_PRESETS
 from reference.presets import PRESETS
@@ -696,7 +697,7 @@ def _perturb(params: ModelParams, cfg: ModelConfig, knob: str, seed: int) -> Mod
 def model_case(draw: st.DrawFn, op: str) -> tuple[dict[str, JSON], dict[str, JSON]]:
     """A valid request of a model-level operator over a model preset (tiny, tiny-odd, micro).
 
-    Parameters come from ``conformance.model_ops.draw_params`` (its Q/K/V moves are
+    Parameters come from ``conformance.model.draws.draw_params`` (its Q/K/V moves are
     non-zero), optionally varied; the mask is any pattern, including none real.
     """
     cfg = MODEL_PRESETS[draw(st.sampled_from(MODEL_PRESET_NAMES))]

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conformance.checkpoint import (
+from conformance.model.checkpoint import (
     CheckpointError,
     count_layers,
     detect_names,

@@ -14,9 +14,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conformance.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_safetensors
 from conformance.cli import main
-from conformance.convert import (
+from conformance.model.checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    load_checkpoint,
+    save_safetensors,
+)
+from conformance.model.convert import (
     ConversionReport,
     binary_signs,
     convert_checkpoint,
@@ -26,8 +31,8 @@ from conformance.convert import (
     log_round_sq,
     round_div_sqrt,
 )
-from conformance.modelfile import load_model, save_model
-from conformance.synthetic_checkpoint import synthetic_tensors, write_synthetic
+from conformance.model.modelfile import load_model, save_model
+from conformance.model.synthetic_checkpoint import synthetic_tensors, write_synthetic
 from reference.fast import forward_fast
 from reference.host_embedding import embed
 from reference.model import forward

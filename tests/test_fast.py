@@ -11,7 +11,7 @@ import pytest
 from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
-from conformance.randmodel import random_model
+from conformance.model.randmodel import random_model
 from reference import arith, layers, model
 from reference.algebra import PY
 from reference.bspn import BSPNConfig, BSPNParams

@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from conformance.backends import Rejected, Unsupported
 from conformance.cli import main
+from conformance.runner.backends import Rejected, Unsupported
 from examples.float_port.float_port import BACKEND, BACKEND64, FloatPort
 
 OPERATORS = ("binary_linear", "bspn", "if_encode", "ptsoftmax", "quantize")

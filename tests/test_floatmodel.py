@@ -8,19 +8,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conformance.checkpoint import Checkpoint
 from conformance.cli import main
 from conformance.commands.compare import compare
-from conformance.convert import convert_checkpoint
-from conformance.floatmodel import (
+from conformance.model.checkpoint import Checkpoint
+from conformance.model.convert import convert_checkpoint
+from conformance.model.floatmodel import (
     FloatOptions,
     binarize,
     forward_float,
     load_float_model,
     nearest_pow2,
 )
-from conformance.modelfile import save_model
-from conformance.synthetic_checkpoint import synthetic_tensors, write_synthetic
+from conformance.model.modelfile import save_model
+from conformance.model.synthetic_checkpoint import synthetic_tensors, write_synthetic
 from reference.errors import ConfigError, RangeError, ShapeError
 from reference.fast import forward_fast
 from reference.host_embedding import embed, embed_float, quantize_hidden

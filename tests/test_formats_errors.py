@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from conformance.ops import run_reference
+from conformance.operators import run_reference
 from reference.binary_linear import BinaryLinearConfig, linear_count, linear_time
 from reference.bspn import BSPNConfig, BSPNParams, bspn
 from reference.errors import ConfigError, MaskError, RangeError, ShapeError, SorbetError

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conformance.model_ops import draw_h0, draw_mask, draw_params
+from conformance.model.draws import draw_h0, draw_mask, draw_params
 from reference import layers
 from reference.errors import ConfigError, MaskError, RangeError, ShapeError
 from reference.model_config import ModelConfig, ModelParams

@@ -10,8 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conformance import model_ops
-from conformance.ops import OPS, get_op, run_reference
+from conformance.model import draws
+from conformance.operators import OPS, get_op, run_reference
+from conformance.operators import layers as model_ops
 from reference import layers, model
 from reference.errors import ConfigError, MaskError, RangeError, ShapeError
 from reference.model_config import ModelConfig
@@ -41,9 +42,9 @@ def test_presets() -> None:
 
 @pytest.mark.parametrize("cfg", PRESETS, ids=IDS)
 def test_forward_trace_keys_shapes_and_composition(cfg: ModelConfig) -> None:
-    params = model_ops.draw_params(cfg, 5)
-    h0 = model_ops.draw_h0(cfg, cfg.max_seq, 6)
-    mask = model_ops.draw_mask(cfg.max_seq, 7)
+    params = draws.draw_params(cfg, 5)
+    h0 = draws.draw_h0(cfg, cfg.max_seq, 6)
+    mask = draws.draw_mask(cfg.max_seq, 7)
     out = model.forward(h0, mask, params, cfg, trace=True)
     assert list(out.trace) == model.trace_keys(cfg)
     for key, value in out.trace.items():
@@ -75,11 +76,11 @@ def test_forward_trace_keys_shapes_and_composition(cfg: ModelConfig) -> None:
 @settings(max_examples=10, deadline=None)
 @given(seed=st.integers(0, 10_000))
 def test_logits_ignore_padding_tokens(cfg: ModelConfig, seed: int) -> None:
-    params = model_ops.draw_params(cfg, seed)
+    params = draws.draw_params(cfg, seed)
     seq = cfg.max_seq
-    h0 = model_ops.draw_h0(cfg, seq, seed + 1)
+    h0 = draws.draw_h0(cfg, seq, seed + 1)
     mask = [True, True] + [False] * (seq - 2)
-    other = h0[:2] + model_ops.draw_h0(cfg, seq - 2, seed + 2)
+    other = h0[:2] + draws.draw_h0(cfg, seq - 2, seed + 2)
     a = model.forward(h0, mask, params, cfg)
     b = model.forward(other, mask, params, cfg)
     assert a.logits == b.logits and a.hidden[:2] == b.hidden[:2]
@@ -87,8 +88,8 @@ def test_logits_ignore_padding_tokens(cfg: ModelConfig, seed: int) -> None:
 
 def test_forward_rejects_bad_inputs() -> None:
     cfg = TINY
-    params = model_ops.draw_params(cfg, 1)
-    h0 = model_ops.draw_h0(cfg, 3, 2)
+    params = draws.draw_params(cfg, 1)
+    h0 = draws.draw_h0(cfg, 3, 2)
     with pytest.raises(MaskError):
         model.forward(h0, [True, True], params, cfg)
     with pytest.raises(ShapeError, match="h0"):
@@ -108,8 +109,8 @@ def test_forward_rejects_bad_inputs() -> None:
 def test_tiny_forward_trace_does_not_change_the_result() -> None:
     """Tracing only records: the outputs with and without it are the same (time printed)."""
     cfg = TINY
-    params = model_ops.draw_params(cfg, 9)
-    h0 = model_ops.draw_h0(cfg, cfg.max_seq, 9)
+    params = draws.draw_params(cfg, 9)
+    h0 = draws.draw_h0(cfg, cfg.max_seq, 9)
     start = time.perf_counter()
     traced = model.forward(h0, [True] * cfg.max_seq, params, cfg, trace=True)
     print(f"tiny forward with trace: {1000 * (time.perf_counter() - start):.1f} ms")
@@ -129,10 +130,10 @@ def test_model_ops_are_registered() -> None:
 
 @pytest.mark.parametrize("cfg", PRESETS, ids=IDS)
 def test_model_ops_match_the_reference_functions(cfg: ModelConfig) -> None:
-    params = model_ops.draw_params(cfg, 21)
+    params = draws.draw_params(cfg, 21)
     seq = cfg.max_seq - 1
-    h0 = model_ops.draw_h0(cfg, seq, 22)
-    mask = model_ops.draw_mask(seq, 23)
+    h0 = draws.draw_h0(cfg, seq, 22)
+    mask = draws.draw_mask(seq, 23)
     config = {f: getattr(cfg, f) for f in cfg.__dataclass_fields__}
     base = {"h": _flat([list(r) for r in h0]), "mask": [int(m) for m in mask]}
     full = model.forward(h0, mask, params, cfg, trace=True)
@@ -163,7 +164,7 @@ def test_model_ops_match_the_reference_functions(cfg: ModelConfig) -> None:
 
 def test_model_ops_reject_bad_inputs() -> None:
     cfg = TINY
-    params = model_ops.draw_params(cfg, 2)
+    params = draws.draw_params(cfg, 2)
     config = {"layers": 2, "hidden": 8, "heads": 2, "ffn": 16, "vocab": 32,
               "max_positions": 16, "type_vocab": 2, "max_seq": 6, "num_labels": 2,
               **{f: getattr(cfg, f) for f in ("h_width", "h_frac", "r_width", "u_width",
@@ -190,7 +191,7 @@ def test_model_ops_reject_bad_inputs() -> None:
 
 
 def test_model_suites_build_and_pass_the_lint() -> None:
-    from conformance import generate
+    from conformance.vectors import generate
 
     generate.load_suite_modules()
     data = generate.build_suite(generate.SUITES["attention-tiny-odd"])

@@ -1,4 +1,4 @@
-"""The model file (conformance/modelfile.py, spec/14-model-file.md) and random models."""
+"""The model file (conformance/model/modelfile.py, spec/14-model-file.md) and random models."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from conformance.modelfile import (
+from conformance.model.modelfile import (
     FORMAT_VERSION,
     ModelFile,
     ModelFileError,
@@ -20,7 +20,7 @@ from conformance.modelfile import (
     member_table,
     save_model,
 )
-from conformance.randmodel import Draw, fixed_point, random_model
+from conformance.model.randmodel import Draw, fixed_point, random_model
 from reference.fast import forward_fast
 from reference.model_presets import SORBET_BASE, TINY, TINY_ODD
 from reference.version import SPEC_VERSION

@@ -1,10 +1,10 @@
-"""The mutant catalog (conformance/mutants.py, docs/mutants.md).
+"""The mutant catalog (conformance/mutants/catalog.py, docs/mutants.md).
 
 - with every knob at its default, each operator's variant equals the reference
   on every output (Hypothesis, presets tiny, tiny-b2 and sorbet), and so does the
   variant of the model blocks (Hypothesis, model presets tiny and tiny-odd);
 - every mutant has a recorded witness, an input found by a shrinking Hypothesis
-  search (``conformance.mutants.find_witness``) on which it differs from the
+  search (``conformance.mutants.catalog.find_witness``) on which it differs from the
   reference;
 - mutants reject exactly what the reference rejects, with the same class;
 - the committed vectors kill every mutant (through the runner's Python API);
@@ -20,11 +20,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conformance import model_variants as MV
-from conformance import mutants as M
-from conformance import variants as V
-from conformance.backends import Rejected
-from conformance.ops import OPS, config_from_dict, config_to_dict, get_op, run_reference
+from conformance.mutants import catalog as M
+from conformance.mutants import model_variants as MV
+from conformance.mutants import op_variants as V
+from conformance.operators import OPS, config_from_dict, config_to_dict, get_op, run_reference
+from conformance.runner.backends import Rejected
 from reference.model_presets import MODEL_PRESETS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -279,7 +279,8 @@ WITNESSES: dict[str, tuple[str, str, dict[str, Any]]] = {
 """Mutant id -> (preset, configuration key of ``M.CONFIG_KEYS``, inputs) it differs on.
 
 Found by ``M.find_witness`` (shrunk); regenerate with
-``python -c "from conformance.mutants import *; print(find_witness(get_mutant('ID')))"``.
+``python -c "from conformance.mutants.catalog import *;
+print(find_witness(get_mutant('ID')))"``.
 """
 
 
@@ -309,7 +310,8 @@ MODEL_WITNESSES: dict[str, tuple[str, str, dict[str, Any]]] = {
 """Model-level mutant id -> (model preset, operator, recipe of ``MV.recipe_inputs``).
 
 Found by ``M.find_witness`` (shrunk); regenerate with
-``python -c "from conformance.mutants import *; print(find_witness(get_mutant('ID'))['recipe'])"``.
+``python -c "from conformance.mutants.catalog import *;
+print(find_witness(get_mutant('ID'))['recipe'])"``.
 """
 
 
@@ -549,8 +551,8 @@ def test_kill_table_agrees_with_a_full_runner_run(mid: str) -> None:
 
 def _one_suite_dir(tmp: Path, op: str) -> Path:
     """A vectors directory holding only the tiny suite of ``op``, with its manifest."""
-    from conformance.generate import SUITES, load_suite_modules, write_suites
-    from conformance.manifest import manifest_entry, write_manifest
+    from conformance.vectors.generate import SUITES, load_suite_modules, write_suites
+    from conformance.vectors.manifest import manifest_entry, write_manifest
 
     load_suite_modules()
     name = next(n for n, s in SUITES.items() if s.op == op and s.preset == "tiny")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from conformance.model_ops import draw_h0, draw_params
+from conformance.model.draws import draw_h0, draw_params
 from reference import model, opcount
 from reference.model_config import ModelParams
 from reference.model_presets import MICRO, SORBET_BASE, TINY

@@ -15,7 +15,7 @@ import pytest
 import z3
 
 from conformance.cli import main as cli_main
-from conformance.ops import run_reference
+from conformance.operators import run_reference
 from conformance.proofs import boundary_inputs, load_regressions
 from conformance.proofs.core import Built, Obligation, Part, Witness, discharge
 from conformance.proofs.impl import DEFAULT
@@ -401,7 +401,7 @@ def test_output_range_catches_a_shifted_cut_over() -> None:
 
 
 def test_converter_multipliers_within_the_proven_error() -> None:
-    from conformance.model_ops import fixed_point
+    from conformance.model.draws import fixed_point
 
     rng = random.Random(5)
     for _ in range(300):

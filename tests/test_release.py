@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 
 from conformance.cli import main
-from conformance.commands.vectors import default_vectors_dir
-from conformance.manifest import COVERAGE, MANIFEST, verify
-from conformance.release import ReleaseError, write_release
+from conformance.vectors.manifest import COVERAGE, MANIFEST, default_vectors_dir, verify
+from conformance.vectors.release import ReleaseError, write_release
 from reference.version import SPEC_VERSION
 
 NAME = f"sorbet-vectors-{SPEC_VERSION}"

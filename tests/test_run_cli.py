@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from conformance.cli import main
-from conformance.modelfile import save_model
-from conformance.randmodel import random_h0, random_model
+from conformance.model.modelfile import save_model
+from conformance.model.randmodel import random_h0, random_model
 from reference.model import trace_keys
 from reference.model_presets import TINY, TINY_ODD
 

@@ -12,11 +12,17 @@ from typing import Any
 
 import pytest
 
-from conformance.backends import Answer, InProcess, ReferenceBackend, Unsupported, open_backend
 from conformance.cli import main
-from conformance.manifest import manifest_entry, write_manifest
-from conformance.plain_export import to_word
-from conformance.runner import Options, judge, run
+from conformance.runner.backends import (
+    Answer,
+    InProcess,
+    ReferenceBackend,
+    Unsupported,
+    open_backend,
+)
+from conformance.runner.check import Options, judge, run
+from conformance.vectors.manifest import manifest_entry, write_manifest
+from conformance.vectors.plain_export import to_word
 
 ROOT = Path(__file__).resolve().parent.parent
 VECTORS = ROOT / "vectors"

@@ -26,10 +26,10 @@ from typing import Any
 
 import pytest
 
-from conformance.flags import RULES as VECTOR_RULES
-from conformance.ops import run_reference
+from conformance.operators import run_reference
 from conformance.proofs.core import Obligation
 from conformance.proofs.registry import NAMES, OBLIGATIONS
+from conformance.vectors.flags import RULES as VECTOR_RULES
 from reference import arith, binary_linear, bspn, ptsoftmax, quantizer, spikes
 from reference.algebra import PY
 from reference.formats import IntFormat

@@ -12,14 +12,14 @@ from typing import Any
 import jsonschema
 import pytest
 
-from conformance import generate
-from conformance.cases import Case
 from conformance.cli import main
-from conformance.manifest import load_vectors, verify
-from conformance.ops import OPS
-from conformance.plain_export import from_word, read_hex, to_word
-from conformance.strategies import SplitMix64, collect, ptsoftmax_inputs
-from conformance.vectorfile import (
+from conformance.operators import OPS
+from conformance.vectors import generate
+from conformance.vectors.cases import Case
+from conformance.vectors.manifest import load_vectors, verify
+from conformance.vectors.plain_export import from_word, read_hex, to_word
+from conformance.vectors.strategies import SplitMix64, collect, ptsoftmax_inputs
+from conformance.vectors.vectorfile import (
     VectorFileError,
     dumps_file,
     load_file,

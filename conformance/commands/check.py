@@ -11,10 +11,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from conformance.backends import BackendSpecError, Executor, open_backend
-from conformance.commands.vectors import default_vectors_dir
-from conformance.report import to_text, write_reports
-from conformance.runner import Options, Result, XfailFileError, load_xfail, run
+from conformance.runner.backends import BackendSpecError, Executor, open_backend
+from conformance.runner.check import Options, Result, XfailFileError, load_xfail, run
+from conformance.runner.report import to_text, write_reports
+from conformance.vectors.manifest import default_vectors_dir
 
 
 def _seconds(text: str) -> float:

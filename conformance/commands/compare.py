@@ -1,6 +1,6 @@
 """``sorbet-ref compare``: the float evaluation of a checkpoint against its integer model.
 
-Runs the authors' inference formulas in float (:mod:`conformance.floatmodel`) on
+Runs the authors' inference formulas in float (:mod:`conformance.model.floatmodel`) on
 a checkpoint and the integer model of a converted model file (fast tier by
 default, or canonical) on the same random token sequences, and reports the
 agreement of predicted labels and the differences and correlation of the logits
@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from conformance.checkpoint import load_checkpoint
-from conformance.floatmodel import FloatModel, FloatOptions, forward_float, load_float_model
-from conformance.modelfile import ModelFile, load_model
+from conformance.model.checkpoint import load_checkpoint
+from conformance.model.floatmodel import FloatModel, FloatOptions, forward_float, load_float_model
+from conformance.model.modelfile import ModelFile, load_model
 from reference.errors import ConfigError, SorbetError
 from reference.host_embedding import embed
 

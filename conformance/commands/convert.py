@@ -6,9 +6,9 @@ import argparse
 import sys
 from typing import Any
 
-from conformance.checkpoint import load_checkpoint
-from conformance.convert import convert_checkpoint, infer_config
-from conformance.modelfile import save_model
+from conformance.model.checkpoint import load_checkpoint
+from conformance.model.convert import convert_checkpoint, infer_config
+from conformance.model.modelfile import save_model
 from reference.errors import SorbetError
 from reference.model_presets import MODEL_PRESETS, get_model_preset
 

@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from conformance import mutants as M
-from conformance.commands.vectors import default_vectors_dir
+from conformance.mutants import catalog as M
+from conformance.vectors.manifest import default_vectors_dir
 
 
 def register(sub: Any) -> None:

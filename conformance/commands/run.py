@@ -1,7 +1,7 @@
 """``sorbet-ref run``: run the integer model on one input and print the logits.
 
 The model comes from a model file (``--model FILE``, spec/14-model-file.md) or is
-generated (``--random PRESET [--seed N]``, :func:`conformance.randmodel.random_model`).
+generated (``--random PRESET [--seed N]``, :func:`conformance.model.randmodel.random_model`).
 The input is token ids (``--tokens 1,2,3`` or ``--random-tokens N``), which go
 through the host-side embedding stage (:func:`reference.host_embedding.embed`), or
 ``h0`` itself (``--h0 FILE.npy``, ``seq x hidden`` integers).  The mask is given
@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from conformance.modelfile import ModelFile, load_model
-from conformance.randmodel import random_model, random_tokens
+from conformance.model.modelfile import ModelFile, load_model
+from conformance.model.randmodel import random_model, random_tokens
 from reference.errors import ConfigError, MaskError, ShapeError, SorbetError
 from reference.host_embedding import embed
 from reference.model_presets import MODEL_PRESETS, get_model_preset

@@ -12,24 +12,19 @@ from typing import Any
 
 import hypothesis
 
-from conformance.coverage import coverage_markdown
-from conformance.generate import GeneratorError, write_suites
-from conformance.manifest import (
+from conformance.vectors.coverage import coverage_markdown
+from conformance.vectors.generate import GeneratorError, write_suites
+from conformance.vectors.manifest import (
     COVERAGE,
     MANIFEST,
     Loaded,
+    default_vectors_dir,
     manifest_entry,
     verify,
     write_manifest,
 )
-from conformance.plain_export import ExportError, export
-from conformance.release import ReleaseError, verified_vectors, write_release
-
-
-def default_vectors_dir() -> Path:
-    """The committed ``vectors/`` beside the package, else ``./vectors``."""
-    here = Path(__file__).resolve().parents[2] / "vectors"
-    return here if here.is_dir() else Path("vectors")
+from conformance.vectors.plain_export import ExportError, export
+from conformance.vectors.release import ReleaseError, verified_vectors, write_release
 
 
 def register(sub: Any) -> None:

@@ -12,7 +12,7 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
-from conformance.ops import config_to_dict
+from conformance.operators import config_to_dict
 from reference.binary_linear import BinaryLinearConfig
 from reference.bspn import BSPNConfig
 from reference.ptsoftmax import PTSoftmaxConfig

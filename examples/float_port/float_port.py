@@ -30,7 +30,7 @@ integer specification a float implementation gets wrong, and where:
   to the nearest integer.
 
 Input validation is the interface contract of the spec, not arithmetic: a request the
-reference rejects is rejected here with the same class (``conformance.ops`` does the
+reference rejects is rejected here with the same class (``conformance.operators`` does the
 checks), so every failure of this port in a conformance run comes from the float
 formulas above. Only the normative outputs are returned, plus BSPN's ``divisor_exp``
 (the group exponents ``k``), which shows where the float divisor differs.
@@ -52,15 +52,15 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from conformance.backends import Rejected, Unsupported
-from conformance.floatmodel import BSPN_EPS, MASK_VALUE
-from conformance.ops import config_from_dict, get_op, run_reference
+from conformance.model.floatmodel import BSPN_EPS, MASK_VALUE
+from conformance.operators import config_from_dict, get_op, run_reference
+from conformance.runner.backends import Rejected, Unsupported
 
 JSON = Any
 Array = npt.NDArray[np.floating[Any]]
 
 AUTHORS_EPS = BSPN_EPS
-"""The authors' BSPN eps (the float model's, conformance/floatmodel.py)."""
+"""The authors' BSPN eps (the float model's, conformance/model/floatmodel.py)."""
 
 MASK_ADD = MASK_VALUE
 """The authors' additive attention mask (the float model's)."""

@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from conformance.ops import OPS, run_reference
+from conformance.operators import OPS, run_reference
 
 
 def main() -> int:

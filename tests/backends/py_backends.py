@@ -7,8 +7,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from conformance.backends import ReferenceBackend, Rejected
-from conformance.ops import OPS
+from conformance.operators import OPS
+from conformance.runner.backends import ReferenceBackend, Rejected
 
 JSON = Any
 

@@ -27,8 +27,8 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from conformance.coverage import coverage_markdown
-from conformance.manifest import COVERAGE, MANIFEST, Loaded, verify
+from conformance.vectors.coverage import coverage_markdown
+from conformance.vectors.manifest import COVERAGE, MANIFEST, Loaded, verify
 
 ARCHIVE_PREFIX = "sorbet-vectors-"
 """Archive names are ``sorbet-vectors-<spec_version>.tar.gz``."""
@@ -64,7 +64,7 @@ class Release:
 def vectors_problems(root: Path) -> list[str]:
     """Every problem ``sorbet-ref vectors verify`` reports for ``root`` (empty: it verifies).
 
-    The manifest and file checks of :func:`conformance.manifest.verify`, and
+    The manifest and file checks of :func:`conformance.vectors.manifest.verify`, and
     ``COVERAGE.md`` equal to the table the files give (spec/10, "Lint").
     """
     return verified_vectors(root)[1]

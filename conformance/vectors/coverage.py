@@ -2,7 +2,7 @@
 
 For every spec rule and every flag: how many vectors target it, split by
 expected result (computed or rejected) and by preset.  Rules and flags that are
-registered in :mod:`conformance.flags` but targeted by no vector are listed
+registered in :mod:`conformance.vectors.flags` but targeted by no vector are listed
 with a count of zero, so a gap is visible.
 """
 
@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
-from conformance import flags as flagmod
+from conformance.vectors import flags as flagmod
 from reference.version import SPEC_VERSION
 
 JSON = Any

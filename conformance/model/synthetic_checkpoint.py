@@ -19,7 +19,7 @@ seed, for any :class:`ModelConfig`:
 Tensors are float32 (``iters`` int64).  The metadata records the full
 ModelConfig (``sorbet.model_config``) and ``num_attention_heads``.
 
-``python -m conformance.synthetic_checkpoint PRESET SEED OUT`` writes one
+``python -m conformance.model.synthetic_checkpoint PRESET SEED OUT`` writes one
 (``.safetensors`` or ``.npz`` by the file name).
 """
 
@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from conformance.checkpoint import (
+from conformance.model.checkpoint import (
     BSPN_MODULES,
     LINEAR_MODULES,
     SECOND_STEP,
@@ -44,7 +44,7 @@ from conformance.checkpoint import (
     save_npz,
     save_safetensors,
 )
-from conformance.floatmodel import F64, forward_float, load_float_model
+from conformance.model.floatmodel import F64, forward_float, load_float_model
 from reference.model_config import LINEAR_NAMES, ModelConfig
 
 Tensors = dict[str, npt.NDArray[np.generic]]
@@ -159,12 +159,13 @@ def write_synthetic(path: str | Path, cfg: ModelConfig, seed: int,
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m conformance.synthetic_checkpoint PRESET SEED OUT``."""
+    """``python -m conformance.model.synthetic_checkpoint PRESET SEED OUT``."""
     from reference.model_presets import get_model_preset
 
     args = list(sys.argv[1:] if argv is None else argv)
     if len(args) != 3:
-        print("usage: python -m conformance.synthetic_checkpoint PRESET SEED OUT", file=sys.stderr)
+        print("usage: python -m conformance.model.synthetic_checkpoint PRESET SEED OUT",
+              file=sys.stderr)
         return 2
     cfg = get_model_preset(args[0])
     out = write_synthetic(args[2], cfg, int(args[1]))

@@ -21,7 +21,7 @@ from typing import Any
 import hypothesis
 import z3
 
-from conformance.vectorfile import (
+from conformance.vectors.vectorfile import (
     FORMAT_VERSION,
     GENERATOR_VERSION,
     VectorFileError,
@@ -33,6 +33,12 @@ from reference.version import SPEC_VERSION
 JSON = Any
 MANIFEST = "manifest.json"
 COVERAGE = "COVERAGE.md"
+
+
+def default_vectors_dir() -> Path:
+    """The committed ``vectors/`` beside the package, else ``./vectors``."""
+    here = Path(__file__).resolve().parents[2] / "vectors"
+    return here if here.is_dir() else Path("vectors")
 
 
 def sha256(raw: bytes) -> str:

@@ -12,7 +12,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-from conformance.runner import Outcome, Result, profiles_claimed, summary_counts
+from conformance.runner.check import Outcome, Result, profiles_claimed, summary_counts
 from reference.version import SPEC_VERSION
 
 JSON = Any

@@ -5,7 +5,7 @@ independently of :mod:`reference`, with knobs that select a plausible hardware
 bug.  With every knob at its default a variant computes exactly what the
 reference computes (normative and profile outputs; tests/test_mutants.py checks
 it with Hypothesis), so a mutant differs from the reference only by the bug its
-knobs name.  The catalog itself is :mod:`conformance.mutants`.
+knobs name.  The catalog itself is :mod:`conformance.mutants.catalog`.
 
 Variants take an already validated configuration dataclass and inputs the
 reference accepted; validation stays with the reference (a mutant must be killed

@@ -2,7 +2,7 @@
 
 For each tiny model preset (``tiny``, ``tiny-odd``) one suite per operator
 (``attention``, ``ffn``, ``encoder_layer``, ``model``): parameters drawn by
-:func:`conformance.model_ops.draw_params` from fixed seeds, hand-named edge cases
+:func:`conformance.model.draws.draw_params` from fixed seeds, hand-named edge cases
 (single token, every key but the first masked, full length, zero input, inputs at
 the ends of the hidden format, saturating output requantization) and negative
 cases (bad mask, out-of-range input, wrong shape, a Q move above its format).
@@ -16,17 +16,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from conformance import flags as flagmod
-from conformance.cases import Case
-from conformance.generate import Suite, register_shapes, register_suite, suite_seed
-from conformance.model_ops import (
-    draw_h0,
-    draw_mask,
-    draw_params,
-    layer_to_inputs,
-    model_to_inputs,
-)
-from conformance.ops import config_to_dict
+from conformance.model.draws import draw_h0, draw_mask, draw_params
+from conformance.operators import config_to_dict
+from conformance.operators.layers import layer_to_inputs, model_to_inputs
+from conformance.vectors import flags as flagmod
+from conformance.vectors.cases import Case
+from conformance.vectors.generate import Suite, register_shapes, register_suite, suite_seed
 from reference import model
 from reference.errors import SorbetError
 from reference.model_config import ModelConfig, ModelParams

@@ -13,7 +13,7 @@ exactly what :mod:`reference.layers` and :mod:`reference.model` compute, every
 trace tensor included (tests/test_mutants.py checks it with Hypothesis on the
 tiny presets).
 
-Like :mod:`conformance.variants`, a variant takes a validated configuration and
+Like :mod:`conformance.mutants.op_variants`, a variant takes a validated configuration and
 inputs the reference accepted: validation stays with the reference.
 """
 
@@ -24,7 +24,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from conformance import model_ops as mo
+from conformance.model import draws
+from conformance.operators import layers as mo
 from reference.algebra import PY
 from reference.arith import Rounding
 from reference.binary_linear import linear_count, unpack_signs
@@ -235,7 +236,7 @@ def run(op: str, cfg: ModelConfig, inputs: Mapping[str, JSON], kn: ModelKnobs | 
         ) -> dict[str, JSON]:
     """Every output (normative and profile) of model-level operator ``op``.
 
-    Inputs are decoded by :mod:`conformance.model_ops`; the reference must have
+    Inputs are decoded by :mod:`conformance.operators.layers`; the reference must have
     accepted them.
     """
     k = ModelKnobs() if kn is None else kn
@@ -267,9 +268,9 @@ def run(op: str, cfg: ModelConfig, inputs: Mapping[str, JSON], kn: ModelKnobs | 
 def recipe_inputs(op: str, cfg: ModelConfig, recipe: Mapping[str, JSON]) -> dict[str, JSON]:
     """Valid inputs of ``op`` built from a small recipe (witnesses and Hypothesis draws).
 
-    - ``seed``: parameters by :func:`conformance.model_ops.draw_params`;
+    - ``seed``: parameters by :func:`conformance.model.draws.draw_params`;
     - ``seq`` tokens (capped at ``max_seq``), the first ``real`` of them real (at least 0);
-    - ``h_seed``, ``h_kind``: ``drawn`` (:func:`conformance.model_ops.draw_h0`),
+    - ``h_seed``, ``h_kind``: ``drawn`` (:func:`conformance.model.draws.draw_h0`),
       ``extreme`` (alternating ends of the hidden format) or ``pow2`` (BSPN-like values);
     - ``loud``: the output requantizations of ``o`` and ``ffn2`` at the largest multiplier,
       shift 0 and the largest biases (the residual saturates), as in the suites;
@@ -278,7 +279,7 @@ def recipe_inputs(op: str, cfg: ModelConfig, recipe: Mapping[str, JSON]) -> dict
     - ``ffn2_move``: when not None, every ``ffn2.in_bias`` is ``ffn2_move * 2**in_shift``
       (clamped to the bias format): the FFN2 input quantizer moves ``u`` by that many steps.
     """
-    params = mo.draw_params(cfg, int(recipe["seed"]))
+    params = draws.draw_params(cfg, int(recipe["seed"]))
     seq = max(1, min(int(recipe["seq"]), cfg.max_seq))
     real = max(0, min(int(recipe["real"]), seq))
     mask = [t < real for t in range(seq)]
@@ -292,7 +293,7 @@ def recipe_inputs(op: str, cfg: ModelConfig, recipe: Mapping[str, JSON]) -> dict
         h = [[rng.choice((0, 1, -1)) * (1 << rng.randint(0, fmt.width - 2))
               for _ in range(cfg.hidden)] for _ in range(seq)]
     else:
-        h = mo.draw_h0(cfg, seq, int(recipe["h_seed"]))
+        h = draws.draw_h0(cfg, seq, int(recipe["h_seed"]))
     layers = list(params.layers)
     if recipe.get("loud"):
         mmax = (1 << cfg.multiplier_bits) - 1
@@ -354,7 +355,7 @@ def find_witness(knobs: ModelKnobs, ops: tuple[str, ...],
     from hypothesis import HealthCheck, find, settings
     from hypothesis.errors import NoSuchExample
 
-    from conformance.ops import config_to_dict, get_op, run_reference
+    from conformance.operators import config_to_dict, get_op, run_reference
     from reference.model_presets import MODEL_PRESETS
 
     for preset in presets:

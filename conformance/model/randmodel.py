@@ -22,7 +22,8 @@ from fractions import Fraction
 import numpy as np
 import numpy.typing as npt
 
-from conformance.modelfile import ModelFile
+from conformance.model.draws import fixed_point
+from conformance.model.modelfile import ModelFile
 from reference.bspn import BSPNParams
 from reference.fast.model import merge_heads, split_heads
 from reference.fast.ops import I64, bspn, exact_matmul, matmul_dtype, ptsoftmax, requant
@@ -94,18 +95,6 @@ class Draw:
         if pad:
             raw[-1] &= np.uint8(0xFF >> pad)
         return raw.tobytes()
-
-
-def fixed_point(ratio: Fraction, multiplier_bits: int) -> tuple[int, int]:
-    """``(M, s)`` with ``M / 2**s`` nearest ``ratio``: the largest ``s <= 62`` keeping
-    ``1 <= M < 2**multiplier_bits`` (``M`` clamped into that range when none does)."""
-    mmax = (1 << multiplier_bits) - 1
-    for s in range(62, -1, -1):
-        m = math.floor(ratio * (1 << s) + Fraction(1, 2))
-        if 1 <= m <= mmax:
-            return m, s
-    m = math.floor(ratio + Fraction(1, 2))
-    return min(max(m, 1), mmax), 0
 
 
 def mean_abs(x: I64) -> Fraction:
@@ -296,5 +285,5 @@ def random_model(cfg: ModelConfig, seed: int = 0, embeddings: bool = True) -> Mo
     emb = b.embeddings() if embeddings else None
     return ModelFile(
         config=cfg, params=params, embeddings=emb,
-        meta={"generator": "conformance.randmodel.random_model", "seed": seed},
+        meta={"generator": "conformance.model.randmodel.random_model", "seed": seed},
     )

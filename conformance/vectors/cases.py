@@ -15,8 +15,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from conformance.ops import config_to_dict
-from conformance.strategies import expand
+from conformance.operators import config_to_dict
+from conformance.vectors.strategies import expand
 from reference import arith
 from reference.binary_linear import BinaryLinearConfig
 from reference.bspn import BSPNConfig

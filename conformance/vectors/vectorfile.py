@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance import strictjson
-from conformance.ops import REJECT_CLASSES
+from conformance.operators import REJECT_CLASSES
 from reference.version import SPEC_VERSION
 
 JSON = Any

@@ -30,9 +30,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from conformance.backends import Answer, Executor
-from conformance.manifest import MANIFEST, load_vectors
-from conformance.ops import OPS, REJECT_CLASSES
+from conformance.operators import OPS, REJECT_CLASSES
+from conformance.runner.backends import Answer, Executor
+from conformance.vectors.manifest import MANIFEST, load_vectors
 from reference.version import SPEC_VERSION
 
 JSON = Any

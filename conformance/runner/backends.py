@@ -37,8 +37,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, SupportsIndex, runtime_checkable
 
-from conformance.ops import REJECT_CLASSES, run_reference
-from conformance.plain_export import ExportError, read_hex
+from conformance.operators import REJECT_CLASSES, run_reference
+from conformance.vectors.plain_export import ExportError, read_hex
 
 JSON = Any
 
@@ -89,7 +89,7 @@ class ReferenceBackend:
     name = "reference"
 
     def run(self, op: str, config: dict[str, JSON], inputs: dict[str, JSON]) -> dict[str, JSON]:
-        """Run ``conformance.ops.run_reference``; a rejection raises :class:`Rejected`."""
+        """Run ``conformance.operators.run_reference``; a rejection raises :class:`Rejected`."""
         result = run_reference(op, config, inputs)
         if "reject" in result:
             raise Rejected(str(result["reject"]), str(result.get("message", "")))

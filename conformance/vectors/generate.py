@@ -1,21 +1,21 @@
 """The deterministic vector generator and the suite registry (spec/10-vectors.md).
 
 A *suite* is one vector file: an operator, a preset, the suite's configuration,
-and a builder returning :class:`conformance.cases.Case` objects.  The generator
-runs every case through the reference (``conformance.ops.run_reference``), flags
-it by content (:mod:`conformance.flags`), derives its stable id and writes the
+and a builder returning :class:`conformance.vectors.cases.Case` objects.  The generator
+runs every case through the reference (``conformance.operators.run_reference``), flags
+it by content (:mod:`conformance.vectors.flags`), derives its stable id and writes the
 file canonically, so ``sorbet-ref vectors generate`` is byte-identical on every
 run.
 
 Adding suites (for example model-level operators registered in
-``conformance.ops.OPS``): write a module that, at import, calls
+``conformance.operators.OPS``): write a module that, at import, calls
 
     register_suite(Suite(name="encoder_layer-tiny", op="encoder_layer",
                          preset="tiny", config=config_dict, build=builder))
 
 where ``builder()`` returns an iterable of ``Case`` (use :func:`drawn` for
 Hypothesis strategies and :func:`proof_cases` for the proofs' inputs), register
-any new flags and rules with :mod:`conformance.flags`, optionally register a
+any new flags and rules with :mod:`conformance.vectors.flags`, optionally register a
 shape hook with :func:`register_shapes` for tensors that are not flat, and add
 the module's name to :data:`SUITE_MODULES`.
 """
@@ -32,9 +32,10 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from conformance import flags as flagmod
-from conformance import strategies as strat
-from conformance.cases import (
+from conformance.operators import OPS, config_from_dict, config_to_dict, get_op, run_reference
+from conformance.vectors import flags as flagmod
+from conformance.vectors import strategies as strat
+from conformance.vectors.cases import (
     Case,
     binary_linear_cases,
     binary_linear_negative,
@@ -48,8 +49,7 @@ from conformance.cases import (
     quantize_negative,
     small_config,
 )
-from conformance.ops import OPS, config_from_dict, config_to_dict, get_op, run_reference
-from conformance.vectorfile import (
+from conformance.vectors.vectorfile import (
     FORMAT_VERSION,
     GENERATOR_VERSION,
     validate_file,
@@ -61,7 +61,7 @@ from reference.version import SPEC_VERSION
 
 JSON = Any
 
-SUITE_MODULES: tuple[str, ...] = ("conformance.model_suites",)
+SUITE_MODULES: tuple[str, ...] = ("conformance.vectors.model_suites",)
 """Extra modules that register suites at import (model-level operators add theirs here)."""
 
 
@@ -98,7 +98,7 @@ def register_suite(suite: Suite) -> None:
     if suite.name in SUITES:
         raise ValueError(f"suite {suite.name!r} registered twice")
     if suite.op not in OPS:
-        raise ValueError(f"suite {suite.name!r}: operator {suite.op!r} is not in conformance.ops")
+        raise ValueError(f"suite {suite.name!r}: operator {suite.op!r} is not registered")
     SUITES[suite.name] = suite
 
 
@@ -213,9 +213,9 @@ def build_vector(suite: Suite, case: Case) -> dict[str, JSON]:
                       for part in ("outputs", "profile") for k, v in expected[part].items()}
     unknown_flags = sorted(flags - set(flagmod.FLAG_NOTES))
     if unknown_flags:
-        raise GeneratorError(f"{where}: flags {unknown_flags} have no note in conformance.flags")
+        raise GeneratorError(f"{where}: flags {unknown_flags} have no note in vectors.flags")
     if rule not in flagmod.RULES:
-        raise GeneratorError(f"{where}: rule {rule!r} is not registered in conformance.flags")
+        raise GeneratorError(f"{where}: rule {rule!r} is not registered in vectors.flags")
     comment = case.comment
     if comment.startswith("drawn by Hypothesis"):
         targets = ", ".join(sorted(flags)) or "agreement on typical inputs"

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from conformance.checkpoint import (
+from conformance.model.checkpoint import (
     BSPN_MODULES,
     LINEAR_MODULES,
     SECOND_STEP,
@@ -48,8 +48,8 @@ from conformance.checkpoint import (
     count_layers,
     detect_names,
 )
-from conformance.floatmodel import ALPHA_FLOOR
-from conformance.modelfile import ModelFile
+from conformance.model.floatmodel import ALPHA_FLOOR
+from conformance.model.modelfile import ModelFile
 from reference.bspn import BSPNParams
 from reference.errors import ConfigError
 from reference.formats import IntFormat

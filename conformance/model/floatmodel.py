@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from conformance.checkpoint import (
+from conformance.model.checkpoint import (
     BSPN_MODULES,
     LINEAR_MODULES,
     SECOND_STEP,

@@ -1,6 +1,6 @@
 """Hypothesis strategies of valid operator inputs, and deterministic collection.
 
-Each strategy draws the JSON inputs of one operator (conformance/ops.py) for a
+Each strategy draws the JSON inputs of one operator (conformance/operators/registry.py) for a
 given configuration.  Short tensors are drawn element by element, so Hypothesis
 explores small values, repeats and ties; tensors longer than :data:`DIRECT_MAX`
 are drawn as a *recipe* (a value regime and a 64-bit seed) and expanded with

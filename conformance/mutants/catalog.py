@@ -2,7 +2,7 @@
 
 A mutant is a port with exactly one bug.  It runs the reference on every
 operator except the one its bug affects; there it runs the operator's variant
-(:mod:`conformance.variants`) with the knobs that name the bug.  Validation is
+(:mod:`conformance.mutants.op_variants`) with the knobs that name the bug.  Validation is
 the reference's: a mutant rejects exactly what the reference rejects, with the
 same class, so it can only be told apart by its arithmetic.  It returns the
 normative outputs only, so a kill never rests on an optional profile output.
@@ -22,10 +22,10 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from conformance import model_variants as mv
-from conformance import variants as v
-from conformance.backends import Rejected
-from conformance.ops import config_from_dict, config_to_dict, get_op, run_reference
+from conformance.mutants import model_variants as mv
+from conformance.mutants import op_variants as v
+from conformance.operators import config_from_dict, config_to_dict, get_op, run_reference
+from conformance.runner.backends import Rejected
 
 JSON = Any
 """A value decoded from JSON."""
@@ -61,7 +61,7 @@ class Mutant:
     """One plausible bug: an ``id``, the operator it affects, its class and knobs.
 
     An operator-level mutant affects ``op`` only.  A model-level mutant
-    (:class:`conformance.model_variants.ModelKnobs`) affects every model-level
+    (:class:`conformance.mutants.model_variants.ModelKnobs`) affects every model-level
     operator whose computation holds the buggy step, listed in ``ops`` (``op`` is
     the first of them, the innermost block with the bug).
     """
@@ -79,7 +79,7 @@ class Mutant:
 
     @property
     def model_level(self) -> bool:
-        """True for a bug of the model blocks (:mod:`conformance.model_variants`)."""
+        """True for a bug of the model blocks (:mod:`conformance.mutants.model_variants`)."""
         return isinstance(self.knobs, mv.ModelKnobs)
 
     def knob_text(self) -> str:
@@ -365,13 +365,13 @@ class KillRow:
 
 
 def run_mutant(mutant: Mutant, vectors_dir: Path) -> KillRow:
-    """Run ``mutant`` through :func:`conformance.runner.run` on its operator's vectors.
+    """Run ``mutant`` through :func:`conformance.runner.check.run` on its operator's vectors.
 
     One full runner run (manifest, hashes, lint, one pass); :func:`kill_table`
     gives the same rows for many mutants while loading the vectors once.
     """
-    from conformance.backends import InProcess
-    from conformance.runner import Options, run
+    from conformance.runner.backends import InProcess
+    from conformance.runner.check import Options, run
 
     res = run(Options(vectors_dir, include=list(mutant.affects()), passes=1),
               InProcess(MutantBackend(mutant), timeout=None))
@@ -395,16 +395,16 @@ def kill_table(vectors_dir: Path, ids: Iterable[str] | None = None,
     """One :class:`KillRow` per mutant (all by default), in catalog order.
 
     The vectors are loaded once through the runner's loader
-    (:func:`conformance.manifest.load_vectors`: manifest, hashes, lint); each
+    (:func:`conformance.vectors.manifest.load_vectors`: manifest, hashes, lint); each
     vector of the mutant's operator is run through the runner's in-process
-    executor and judged by :func:`conformance.runner.judge`, exactly as
+    executor and judged by :func:`conformance.runner.check.judge`, exactly as
     ``sorbet-ref check`` judges it, in the runner's order.  Vectors of operators
     outside :meth:`Mutant.affects` cannot kill a mutant (it
     computes them exactly) and are not run.
     """
-    from conformance.backends import InProcess
-    from conformance.manifest import load_vectors
-    from conformance.runner import FAIL_STATUSES, judge
+    from conformance.runner.backends import InProcess
+    from conformance.runner.check import FAIL_STATUSES, judge
+    from conformance.vectors.manifest import load_vectors
 
     chosen = CATALOG if ids is None else tuple(get_mutant(i) for i in ids)
     loaded = load_vectors(vectors_dir)
@@ -547,7 +547,7 @@ def find_witness(
     Searches (derandomized Hypothesis, shrinking on) each preset's
     configurations of the mutant's operator in turn; returns
     ``{"preset", "config_key", "op", "config", "inputs"}``.  A model-level
-    mutant is searched by :func:`conformance.model_variants.find_witness` over
+    mutant is searched by :func:`conformance.mutants.model_variants.find_witness` over
     recipes on the model presets (default ``tiny``, ``tiny-odd``; 300 examples)
     and the answer also holds the ``recipe``; its ``config_key`` is the operator.
     """
@@ -610,7 +610,7 @@ sorbet-ref mutants --search   # also search an input that kills each survivor
 `sorbet-ref mutants` exits non-zero if any mutant survives, and
 `tests/test_mutants.py` fails naming the survivor and an input that kills it.
 
-How a mutant is built (`conformance/mutants.py`, `conformance/variants.py`):
+How a mutant is built (`conformance/mutants/catalog.py`, `conformance/mutants/op_variants.py`):
 
 - Each operator is implemented a second time, independently of `reference/`, as a
   *variant* whose knobs select a bug.  With every knob at its default the variant
@@ -625,7 +625,7 @@ How a mutant is built (`conformance/mutants.py`, `conformance/variants.py`):
 - Each mutant has a recorded witness, an input found by a shrinking Hypothesis
   search on which it differs from the reference (`tests/test_mutants.py`).
 
-Model-level mutants (`conformance/model_variants.py`) are integration bugs of a
+Model-level mutants (`conformance/mutants/model_variants.py`) are integration bugs of a
 port: each operator is right, the wiring between them is not.  Their variant
 composes the reference's own operator functions (`reference.quantizer.requantize`,
 `reference.binary_linear.linear_count`, `reference.ptsoftmax.ptsoftmax`,
@@ -635,7 +635,7 @@ every output, trace included (Hypothesis on the presets `tiny` and `tiny-odd`).
 A model-level mutant computes wrongly every operator that runs its buggy step
 (the operator column lists them), and every vector of those operators counts
 in its kill table row.  Its witness is a recipe
-(`conformance.model_variants.recipe_inputs`: drawn parameters, sequence, mask,
+(`conformance.mutants.model_variants.recipe_inputs`: drawn parameters, sequence, mask,
 overrides) on a tiny preset.
 
 This file is generated from the catalog (`sorbet-ref mutants --doc > docs/mutants.md`);
@@ -646,7 +646,7 @@ a test fails if the two drift apart.
 DOC_OUTSIDE = """\
 ## Outside the operators' interfaces
 
-Some bugs named in the design cannot live in an operator of `conformance/ops.py`
+Some bugs named in the design cannot live in an operator of `conformance/operators/registry.py`
 because the value they corrupt is an input of that operator:
 
 - BSPN's per-channel weight arrives as a sign and an exponent (`weight_sign`,
