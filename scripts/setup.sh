@@ -14,7 +14,7 @@ want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     echo "setup: installing sorbet-ref and its dependencies into .venv (log: .venv/install.log)"
     if ! { .venv/bin/python -m pip install --disable-pip-version-check --upgrade pip \
-           && .venv/bin/python -m pip install --disable-pip-version-check -e ".[test,plots]"; } \
+           && .venv/bin/python -m pip install --disable-pip-version-check -e ".[test,plots,rtl]"; } \
            > .venv/install.log 2>&1; then
         cat .venv/install.log >&2
         echo "setup: pip install failed (log above)" >&2
