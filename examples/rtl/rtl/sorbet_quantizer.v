@@ -6,7 +6,7 @@
 // the width of x").
 //
 // The product x * M is the one multiplier of the Sorbet units: M is a per-call constant
-// (any integer 1 .. 2^MULT_BITS - 1, chosen by the converter for a step that is not a
+// (any integer 1 .. 2^MULTIPLIER_BITS - 1, chosen by the converter for a step that is not a
 // power of two), so it cannot be a fixed shift. With M a power of two it would be one.
 //
 // Handshake: start (while idle) samples mult_word, shift_word, bias_word and n, the
@@ -22,7 +22,7 @@ module sorbet_quantizer (
     parameter BITS = 4;
     parameter SIGNED = 1;
     parameter IN_WIDTH = 24;
-    parameter MULT_BITS = 16;
+    parameter MULTIPLIER_BITS = 16;
     parameter BIAS_WIDTH = 32;
 `include "sorbet_util.vh"
     localparam [1:0] ERR_RANGE = 2'd1;
@@ -32,7 +32,7 @@ module sorbet_quantizer (
     localparam signed [63:0] X_MAX = (64'sd1 <<< (IN_WIDTH - 1)) - 1;
     localparam signed [63:0] B_MIN = -(64'sd1 <<< (BIAS_WIDTH - 1));
     localparam signed [63:0] B_MAX = (64'sd1 <<< (BIAS_WIDTH - 1)) - 1;
-    localparam signed [63:0] M_MAX = (64'sd1 <<< MULT_BITS) - 1;
+    localparam signed [63:0] M_MAX = (64'sd1 <<< MULTIPLIER_BITS) - 1;
     localparam signed [63:0] Q_MIN = SIGNED ? -(64'sd1 <<< (BITS - 1)) : 64'sd0;
     localparam signed [63:0] Q_MAX = SIGNED ? (64'sd1 <<< (BITS - 1)) - 1
                                             : (64'sd1 <<< BITS) - 1;
@@ -65,7 +65,7 @@ module sorbet_quantizer (
         if (IN_WIDTH < 2 || IN_WIDTH > 32) begin : bad_in_width
             sorbet_config_error_quantizer_in_width_outside_2_32 config_error ();
         end
-        if (MULT_BITS < 1 || MULT_BITS > 24) begin : bad_mult_bits
+        if (MULTIPLIER_BITS < 1 || MULTIPLIER_BITS > 24) begin : bad_mult_bits
             sorbet_config_error_quantizer_multiplier_bits_outside_1_24 config_error ();
         end
         if (BIAS_WIDTH < 2 || BIAS_WIDTH > 40) begin : bad_bias_width
@@ -85,15 +85,15 @@ module sorbet_quantizer (
 
     reg                        running;
     reg  [31:0]                left;
-    reg  [MULT_BITS-1:0]       m;
+    reg  [MULTIPLIER_BITS-1:0]       m;
     reg  [5:0]                 s;
     reg  signed [BIAS_WIDTH-1:0] b;
     reg                        any_err;
 
-    // Datapath on the narrow operands: x in IN_WIDTH bits, M unsigned in MULT_BITS.
+    // Datapath on the narrow operands: x in IN_WIDTH bits, M unsigned in MULTIPLIER_BITS.
     wire signed [IN_WIDTH-1:0]            x_n  = x_word[IN_WIDTH-1:0];
-    wire signed [MULT_BITS:0]             m_n  = {1'b0, m};
-    wire signed [IN_WIDTH+MULT_BITS:0]    prod = x_n * m_n;
+    wire signed [MULTIPLIER_BITS:0]             m_n  = {1'b0, m};
+    wire signed [IN_WIDTH+MULTIPLIER_BITS:0]    prod = x_n * m_n;
     wire signed [PW-1:0]                  v    = prod + b;
     // half_even: q = v >> s, r = v - q * 2^s (the low s bits), h = 2^(s-1).
     wire signed [PW-1:0]                  q    = v >>> s;
@@ -112,7 +112,7 @@ module sorbet_quantizer (
         if (rst) begin
             running <= 1'b0;
             left <= 32'd0;
-            m <= {MULT_BITS{1'b0}};
+            m <= {MULTIPLIER_BITS{1'b0}};
             s <= 6'd0;
             b <= {BIAS_WIDTH{1'b0}};
             any_err <= 1'b0;
@@ -140,7 +140,7 @@ module sorbet_quantizer (
                     end else begin
                         running <= 1'b1;
                         left <= n;
-                        m <= mult_word[MULT_BITS-1:0];
+                        m <= mult_word[MULTIPLIER_BITS-1:0];
                         s <= shift_word[5:0];
                         b <= bias_word[BIAS_WIDTH-1:0];
                     end
