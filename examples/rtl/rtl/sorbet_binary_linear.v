@@ -21,11 +21,11 @@ module sorbet_binary_linear (
     clk, rst, start, n_counts, n_signs, busy, in_valid, in_ready, count_word, signs_word,
     part_valid, part_value, acc_valid, acc_value, done, err, err_class
 );
-    parameter IN_FEATURES = 768;
-    parameter OUT_FEATURES = 2;
-    parameter BITS = 4;
-    parameter STEPS = 16;
-    parameter SIGNED_INPUT = 1;
+    parameter integer IN_FEATURES = 768;
+    parameter integer OUT_FEATURES = 2;
+    parameter integer BITS = 4;
+    parameter integer STEPS = 16;
+    parameter integer SIGNED_INPUT = 1;
 `include "sorbet_util.vh"
     localparam OFFSET = SIGNED_INPUT ? (1 << (BITS - 1)) : 0;
     localparam TERM_MAX = max2(OFFSET, (1 << BITS) - 1 - OFFSET);
@@ -116,7 +116,7 @@ module sorbet_binary_linear (
     wire [1:0]      enc_err_class;
     wire            enc_busy;
     sorbet_if_encoder #(.BITS(BITS), .STEPS(STEPS)) encoder (
-        .clk(clk), .rst(rst), .start(accept && elem_ok), .count_word(count_word),
+        .clk(clk), .rst(rst), .start(accept && elem_ok && !bad), .count_word(count_word),
         .busy(enc_busy), .step_valid(enc_step), .spike(enc_spike), .membrane(enc_membrane),
         .done(enc_done), .err(enc_err), .err_class(enc_err_class)
     );

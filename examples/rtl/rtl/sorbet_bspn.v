@@ -23,17 +23,17 @@ module sorbet_bspn (
     in_valid, in_ready, x_word, sign_word, exp_word, bias_word,
     out_valid, out_value, grp_valid, divisor_exp, done, err, err_class
 );
-    parameter CHANNELS = 768;
-    parameter GROUP_SIZE = 64;
-    parameter IN_WIDTH = 24;
-    parameter IN_FRAC = 8;
-    parameter EPS_EXP = 17;
-    parameter WEIGHT_EXP_MIN = -16;
-    parameter WEIGHT_EXP_MAX = 15;
-    parameter BIAS_WIDTH = 16;
-    parameter BIAS_FRAC = 8;
-    parameter OUT_WIDTH = 16;
-    parameter OUT_FRAC = 8;
+    parameter integer CHANNELS = 768;
+    parameter integer GROUP_SIZE = 64;
+    parameter integer IN_WIDTH = 24;
+    parameter integer IN_FRAC = 8;
+    parameter integer EPS_EXP = 17;
+    parameter integer WEIGHT_EXP_MIN = -16;
+    parameter integer WEIGHT_EXP_MAX = 15;
+    parameter integer BIAS_WIDTH = 16;
+    parameter integer BIAS_FRAC = 8;
+    parameter integer OUT_WIDTH = 16;
+    parameter integer OUT_FRAC = 8;
 `include "sorbet_util.vh"
     localparam G = GROUP_SIZE;
     localparam J_MAX = max2(IN_WIDTH - 1 + EPS_EXP, IN_FRAC) + 1;

@@ -10,8 +10,8 @@
 module sorbet_if_encoder (
     clk, rst, start, count_word, busy, step_valid, spike, membrane, done, err, err_class
 );
-    parameter BITS = 4;
-    parameter STEPS = 16;
+    parameter integer BITS = 4;
+    parameter integer STEPS = 16;
 `include "sorbet_util.vh"
     // Membrane width: before the reset V < 2T (theorem if.membrane).
     localparam MW = bitlen(2 * STEPS - 1);

@@ -19,11 +19,11 @@ module sorbet_ptsoftmax (
     clk, rst, start, n, has_mask, n_mask, busy, in_valid, in_ready, score_word, mask_word,
     out_valid, p, done, partition, k, err, err_class
 );
-    parameter MAX_LEN = 512;
-    parameter SCORE_WIDTH = 24;
-    parameter SCORE_FRAC = 8;
-    parameter PARTITION_FRAC = 16;
-    parameter OUT_FRAC = 16;
+    parameter integer MAX_LEN = 512;
+    parameter integer SCORE_WIDTH = 24;
+    parameter integer SCORE_FRAC = 8;
+    parameter integer PARTITION_FRAC = 16;
+    parameter integer OUT_FRAC = 16;
 `include "sorbet_util.vh"
     localparam F = PARTITION_FRAC;
     localparam L = bitlen(MAX_LEN - 1);

@@ -19,11 +19,11 @@ module sorbet_quantizer (
     clk, rst, start, mult_word, shift_word, bias_word, n, busy,
     x_valid, x_ready, x_word, count_valid, count, count_err, done, err, err_class
 );
-    parameter BITS = 4;
-    parameter SIGNED = 1;
-    parameter IN_WIDTH = 24;
-    parameter MULTIPLIER_BITS = 16;
-    parameter BIAS_WIDTH = 32;
+    parameter integer BITS = 4;
+    parameter integer SIGNED = 1;
+    parameter integer IN_WIDTH = 24;
+    parameter integer MULTIPLIER_BITS = 16;
+    parameter integer BIAS_WIDTH = 32;
 `include "sorbet_util.vh"
     localparam [1:0] ERR_RANGE = 2'd1;
     // Signed width of x * M + bias (theorem quant.no_overflow); 64 bits always hold it.
