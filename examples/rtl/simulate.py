@@ -88,7 +88,8 @@ def elaborate(op: str, params: dict[str, int], build: Path) -> str | None:
 def simulate_group(op: str, config: dict[str, JSON], vectors: Sequence[dict[str, JSON]],
                    params: dict[str, int], build: Path) -> list[dict[str, JSON]]:
     """Build the unit for ``params`` and run ``vectors`` through the cocotb bench."""
-    from cocotb_tools.runner import get_results, get_runner
+    from cocotb_tools.check_results import get_results
+    from cocotb_tools.runner import get_runner
 
     top = UNITS[op][0]
     runner = get_runner("icarus")

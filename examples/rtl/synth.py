@@ -73,7 +73,7 @@ def yosys_script(op: str, params: dict[str, int], pre: str, post: str | None) ->
         f"tee -q -o {pre}.begin.json stat -json",
         f"synth -top {top} -run coarse:fine",
         f"tee -q -o {pre}.coarse.json stat -json",
-        f"select t:$mul t:$macc t:$macc_v2",
+        "select t:$mul t:$macc t:$macc_v2",
         f"write_json -selected {pre}.macc.json",
         "select -clear",
         *([f"synth -top {top} -run fine:", f"tee -q -o {post} stat -json"] if post else []),

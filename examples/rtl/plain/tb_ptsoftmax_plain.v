@@ -48,12 +48,12 @@ module tb_ptsoftmax_plain;
     reg [63:0] scores [0:CAP-1];
     reg [63:0] maskv  [0:CAP-1];
     reg [63:0] outs   [0:CAP-1];
-    reg [1023:0] scores_file, mask_file, outdir;
-    reg [8*1100:1] path;
+    // Paths of up to 4095 characters.
+    reg [8*4096:1] scores_file, mask_file, outdir, path;
     integer i, got, cycles, fd, hm, nn, nm;
 
     task write_word_file;
-        input [8*1100:1] name;
+        input [8*4096:1] name;
         input integer count;
         integer j, f;
         begin
@@ -85,6 +85,11 @@ module tb_ptsoftmax_plain;
                 $finish;
             end
             $readmemh(scores_file, scores, 0, nn - 1);
+            for (i = 0; i < nn; i = i + 1)
+                if (^scores[i] === 1'bx) begin
+                    $display("tb_ptsoftmax_plain: %0s: word %0d missing or not hex", scores_file, i);
+                    $finish;
+                end
         end
         if (hm != 0 && nm > 0) begin
             if (!$value$plusargs("mask=%s", mask_file)) begin
@@ -92,6 +97,11 @@ module tb_ptsoftmax_plain;
                 $finish;
             end
             $readmemh(mask_file, maskv, 0, nm - 1);
+            for (i = 0; i < nm; i = i + 1)
+                if (^maskv[i] === 1'bx) begin
+                    $display("tb_ptsoftmax_plain: %0s: word %0d missing or not hex", mask_file, i);
+                    $finish;
+                end
         end
         rst = 1'b1; start = 1'b0; in_valid = 1'b0; score_word = 64'd0; mask_word = 64'd0;
         n = nn; n_mask = nm; has_mask = hm != 0;
