@@ -86,8 +86,9 @@ def _types(stat_file: Path) -> dict[str, int]:
 
 
 def _version(exe: str) -> str:
+    """``Yosys X.Y (git sha1 ...)``, without the compiler that built it."""
     proc = subprocess.run([exe, "-V"], capture_output=True, text=True, check=False)
-    return proc.stdout.strip()
+    return proc.stdout.strip().split(", ")[0].removesuffix(")") + ")"
 
 
 def _products(json_file: Path) -> int:
