@@ -106,7 +106,10 @@ def simulate_group(op: str, config: dict[str, JSON], vectors: Sequence[dict[str,
         sys.path.insert(0, str(TB))  # the runner hands sys.path to the simulator's Python
     xml = runner.test(test_module="test_units", hdl_toplevel=top, build_dir=build,
                       test_dir=build, extra_env=env, log_file=build / "sim.log")
-    _, failed = get_results(xml)
+    try:
+        _, failed = get_results(xml)
+    except RuntimeError as exc:  # no results file: the simulator died
+        raise FlowError(f"{top}: {exc}; see {build / 'sim.log'}") from exc
     if failed or not answers.exists():
         raise FlowError(f"{top}: the cocotb bench failed; see {build / 'sim.log'}")
     got: list[dict[str, JSON]] = json.loads(answers.read_text(encoding="utf-8"))
