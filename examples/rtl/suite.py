@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from conformance.manifest import load_vectors
+from conformance import api
 
 JSON = Any
 
@@ -30,13 +30,14 @@ def load(root: Path, preset: str = PRESET) -> list[tuple[str, dict[str, JSON]]]:
     In file order, as ``sorbet-ref check`` runs them; raises SuiteError naming every
     problem when a file fails the manifest's checks.
     """
-    loaded = load_vectors(root)
-    if loaded.problems:
-        raise SuiteError("; ".join(loaded.problems))
+    try:
+        suite = api.load_vectors(root)
+    except api.VectorsError as exc:
+        raise SuiteError("; ".join(exc.problems)) from None
     out: list[tuple[str, dict[str, JSON]]] = []
-    for entry, data in loaded.files:
-        if entry["op"] in OPERATORS and entry["preset"] == preset:
-            out.extend((str(entry["suite"]), v) for v in data["vectors"])
+    for data in suite.files:
+        if data["op"] in OPERATORS and data["preset"] == preset:
+            out.extend((str(data["suite"]), dict(v)) for v in data["vectors"])
     if not out:
         raise SuiteError(f"{root}: no suite of {', '.join(OPERATORS)} at preset {preset!r}")
     return out
