@@ -160,7 +160,7 @@ def test_duplicate_ids_across_files(tmp_path: Path, capsys: pytest.CaptureFixtur
 
 
 @pytest.mark.parametrize(("mode", "status", "needle"), [
-    ("crash", "crash", "exited (status 3)"),
+    ("crash", "crash", "exited with status 3"),
     ("garbage", "garbage", "not JSON"),
     ("wrong_id", "garbage", "answer for id"),
     ("shape", "malformed", "wrong shape: expected 3 values"),
@@ -191,7 +191,8 @@ def test_hanging_backend(tmp_path: Path) -> None:
     code, rep, _, _ = run_check(tmp_path, vec, faulty("hang", target), "--timeout", "1")
     st = {v["id"]: v for v in rep["vectors"]}
     assert code == 1 and st[target]["status"] == "timeout"
-    assert "no answer within 1 s" in st[target]["message"]
+    assert f"no answer to {target} within 1 s" in st[target]["message"]
+    assert "does the port flush stdout" in st[target]["message"]
     assert sum(1 for v in rep["vectors"] if v["status"] == "pass") == len(st) - 1
 
 

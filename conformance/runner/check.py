@@ -233,7 +233,7 @@ def judge(vector: Mapping[str, JSON], answer: Answer) -> tuple[str, str,
                                                              list[str]]:
     """Status, message, mismatches, profile outputs returned, unknown outputs returned."""
     expected = vector["expected"]
-    if answer.kind in ("crash", "timeout", "garbage", "error", "missing"):
+    if answer.kind in ("crash", "timeout", "garbage", "error", "missing", "malformed"):
         return answer.kind, answer.message, [], [], []
     if "reject" in expected:
         want = expected["reject"]
