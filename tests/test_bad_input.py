@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from conformance.cli import main
-from conformance.vectors.manifest import manifest_entry, sha256, write_manifest
+from conformance.vectors.coverage import coverage_markdown
+from conformance.vectors.manifest import COVERAGE, manifest_entry, sha256, write_manifest
 
 ROOT = Path(__file__).resolve().parent.parent
 VECTORS = ROOT / "vectors"
@@ -32,6 +33,8 @@ def mini(root: Path) -> Path:
         shutil.copy(VECTORS / rel, root / rel)
         entries.append(manifest_entry(rel, (root / rel).read_bytes()))
     write_manifest(root, entries)
+    (root / COVERAGE).write_text(coverage_markdown(
+        json.loads((root / rel).read_text()) for rel in (IF_FILE, LIN_FILE)), encoding="ascii")
     return root
 
 

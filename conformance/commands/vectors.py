@@ -14,6 +14,7 @@ import hypothesis
 
 from conformance.vectors.coverage import coverage_markdown
 from conformance.vectors.generate import GeneratorError, write_suites
+from conformance.vectors.identity import PIN_FILE, pin_text
 from conformance.vectors.manifest import (
     COVERAGE,
     MANIFEST,
@@ -25,6 +26,7 @@ from conformance.vectors.manifest import (
 )
 from conformance.vectors.plain_export import ExportError, export
 from conformance.vectors.release import ReleaseError, verified_vectors, write_release
+from reference.version import SPEC_VERSION
 
 
 def register(sub: Any) -> None:
@@ -103,6 +105,8 @@ def run_generate(args: argparse.Namespace) -> int:
             with tempfile.TemporaryDirectory(prefix="sorbet-vectors-") as tmp:
                 nfiles, nvec = generate_into(Path(tmp))
                 diffs = _compare(Path(tmp), out)
+                if out.resolve() == default_vectors_dir().resolve():
+                    diffs += _pin_diffs(out)
             if diffs:
                 print(f"vectors generate --check: {len(diffs)} file(s) differ from {out}:")
                 for d in diffs:
@@ -114,6 +118,10 @@ def run_generate(args: argparse.Namespace) -> int:
                   f"coverage reproduce {out} byte for byte")
             return 0
         nfiles, nvec = generate_into(out)
+        if out.resolve() == default_vectors_dir().resolve():
+            PIN_FILE.write_text(pin_text((out / MANIFEST).read_bytes()), encoding="ascii")
+            print(f"vectors generate: pinned this suite as the published suite of spec "
+                  f"{SPEC_VERSION} in {PIN_FILE}")
     except (GeneratorError, ExportError) as exc:
         print(f"vectors generate: {exc}", file=sys.stderr)
         return 1
@@ -121,6 +129,19 @@ def run_generate(args: argparse.Namespace) -> int:
     print(f"vectors generate: wrote {nfiles} files, {nvec} vectors ({size / 1e6:.2f} MB), "
           f"{out / MANIFEST} and {out / COVERAGE}")
     return 0
+
+
+def _pin_diffs(committed: Path) -> list[str]:
+    """The published-suite pin of the package against the committed manifest."""
+    try:
+        want = pin_text((committed / MANIFEST).read_bytes())
+        have = PIN_FILE.read_text(encoding="ascii")
+    except (OSError, ValueError) as exc:
+        return [f"{PIN_FILE}: cannot compare with the committed manifest: {exc}"]
+    if want != have:
+        return [f"{PIN_FILE}: the published-suite pin differs from {committed / MANIFEST} "
+                "(regenerate with `sorbet-ref vectors generate`)"]
+    return []
 
 
 def _hint_versions(out: Path) -> None:
