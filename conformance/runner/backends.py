@@ -50,6 +50,7 @@ from conformance.runner.protocol import copy_json as copy_json
 from conformance.runner.protocol import load_python as load_python
 from conformance.runner.protocol import normalize_outputs as normalize_outputs
 from conformance.runner.pyworker import fork_target
+from conformance.vectors.manifest import read_bounded
 from conformance.vectors.plain_export import ExportError, read_hex
 
 JSON = Any
@@ -508,6 +509,24 @@ class ForkedBackend(SubprocessBackend):
 # --- offline ----------------------------------------------------------------------------
 
 
+MAX_RESULTS_BYTES = 256 * 1024 * 1024
+"""Largest offline ``results.json`` read."""
+
+MAX_RESULT_BYTES = ANSWER_LIMITS.max_line
+"""Largest offline ``<id>.json`` or ``*.out.hex`` read (as large as an answer line)."""
+
+MAX_REJECT_BYTES = 1024
+"""Largest offline ``reject.txt`` read."""
+
+RESULTS_JSON = strictjson.JsonLimits(max_depth=ANSWER_JSON.max_depth + 2,
+                                     max_digits=ANSWER_JSON.max_digits)
+"""Bounds on ``results.json``: answers nested in a list in an object."""
+
+
+def _no_bom(raw: bytes) -> bytes:
+    return raw.removeprefix(BOM.encode("utf-8"))
+
+
 class OfflineBackend:
     """Outputs a port wrote beforehand (spec/10-vectors.md, "Offline results").
 
@@ -531,9 +550,13 @@ class OfflineBackend:
         rfile = root / "results.json"
         if rfile.exists():
             try:
-                data = json.loads(rfile.read_text(encoding="utf-8-sig"))
-            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-                self.load_error = f"{rfile}: cannot read: {exc}"
+                data = strictjson.loads(_no_bom(read_bounded(rfile, MAX_RESULTS_BYTES)),
+                                        RESULTS_JSON)
+            except OSError as exc:
+                self.load_error = f"{rfile}: cannot read: {exc.strerror or exc}"
+                return
+            except ValueError as exc:
+                self.load_error = clip(f"{rfile}: not a readable JSON file: {exc}")
                 return
             if isinstance(data, dict) and isinstance(data.get("results"), list):
                 data = data["results"]
@@ -560,15 +583,24 @@ class OfflineBackend:
                           "outputs, not a port's results; write results to another directory")
         rej = d / "reject.txt"
         if rej.exists():
-            return Answer("reject", reject=rej.read_text(encoding="utf-8-sig").strip())
+            try:
+                cls = _no_bom(read_bounded(rej, MAX_REJECT_BYTES)).decode("utf-8").strip()
+            except (OSError, ValueError) as exc:
+                reason = (f"not UTF-8 text ({exc.reason})" if isinstance(exc, UnicodeDecodeError)
+                          else str(exc))
+                return Answer("garbage", message=clip(f"{rej}: {reason}"))
+            return Answer("reject", reject=clip(cls, 80))
         shapes = vector["shapes"]["outputs"]
         outputs: dict[str, JSON] = {}
         for f in sorted(d.glob("*.out.hex")):
             name = f.name[: -len(".out.hex")]
             try:
+                if f.stat().st_size > MAX_RESULT_BYTES:
+                    return Answer("garbage", message=f"{f}: larger than {MAX_RESULT_BYTES} "
+                                  "bytes; not read")
                 vals = read_hex(f)
-            except ExportError as exc:
-                return Answer("garbage", message=str(exc))
+            except (OSError, ExportError) as exc:
+                return Answer("garbage", message=clip(str(exc)))
             outputs[name] = vals[0] if shapes.get(name) == [] and len(vals) == 1 else vals
         if not outputs:
             return Answer("missing", message=f"{d}: neither reject.txt nor any *.out.hex")
@@ -589,9 +621,17 @@ class OfflineBackend:
             f = base / f"{vid}.json"
             if f.exists():
                 try:
-                    obj = json.loads(f.read_text(encoding="utf-8-sig"))
-                except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-                    return Answer("garbage", message=f"{f}: not JSON: {exc}")
+                    raw = _no_bom(read_bounded(f, MAX_RESULT_BYTES))
+                except (OSError, ValueError) as exc:
+                    return Answer("garbage", message=clip(f"{f}: cannot read: {exc}"))
+                try:
+                    strictjson.check_bounds(raw, ANSWER_JSON)
+                except ValueError as exc:
+                    return Answer("malformed", message=f"{f}: {exc}")
+                try:
+                    obj = strictjson.loads(raw, ANSWER_JSON)
+                except ValueError as exc:
+                    return Answer("garbage", message=clip(f"{f}: not JSON: {exc}"))
                 return parse_answer(obj, vid, str(f))
             if (base / vid).is_dir():
                 return self._plain(base / vid, vector)
