@@ -121,7 +121,7 @@ def run_check(args: argparse.Namespace) -> int:
                 problems.append("the run was interrupted while starting the backend")
             res = run(opts, executor, progress=lambda m: print(m, file=sys.stderr),
                       backend_error="; ".join(problems) or None, backend_spec=args.backend)
-    except (Exception, KeyboardInterrupt) as exc:  # never leave without reports
+    except (Exception, KeyboardInterrupt, SystemExit) as exc:  # never leave without reports
         if res is None:
             res = Result(args.backend, "unavailable", str(vectors), opts)
         res.problems.append(f"the runner failed: {type(exc).__name__}: {exc}"[:2000])

@@ -467,7 +467,7 @@ def run(options: Options, executor: Executor | None,
         res.aborted = "interrupted"
         res.problems.append(f"the run was interrupted during {stage}; vectors not run are "
                             "marked not_run")
-    except Exception as exc:  # a defect of the runner: keep every result so far
+    except (Exception, SystemExit) as exc:  # a defect of the runner: keep every result
         res.problems.append(clip(f"the runner failed during {stage}: {type(exc).__name__}: "
                                  f"{exc}; the results so far are kept"))
     finally:

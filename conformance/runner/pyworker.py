@@ -77,11 +77,15 @@ def answer(backend: Backend, request: dict[str, JSON]) -> dict[str, JSON]:
         return {"id": rid, "error": _clip(f"the backend does not support this: {exc}")}
     except BaseException as exc:
         return {"id": rid, "crash": _clip(f"the backend raised {type(exc).__name__}: {exc}")}
-    norm = normalize_outputs(out)
+    try:
+        norm = _finite(normalize_outputs(out))
+    except (RecursionError, ValueError, TypeError) as exc:
+        return {"id": rid, "crash": _clip(f"the backend's outputs cannot be read as JSON "
+                                          f"values: {type(exc).__name__}: {exc}")}
     if not isinstance(norm, dict):
         return {"id": rid, "crash": f"run() returned {type(out).__name__}, expected a dict of "
                 "outputs"}
-    return {"id": rid, "outputs": _finite(norm)}
+    return {"id": rid, "outputs": norm}
 
 
 def _write(out: IO[bytes], obj: dict[str, JSON]) -> None:

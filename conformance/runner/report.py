@@ -220,8 +220,8 @@ def to_text(res: Result, reports: list[Path] | None = None, failures: int = TEXT
     if res.notes:
         lines += ["", "notes:"] + [f"  - {_cut(p)}" for p in res.notes]
     if res.stderr_tail.strip() and any(o.status in ("crash", "timeout", "garbage") for o in bad):
-        tail = res.stderr_tail.strip().splitlines()[-5:]
-        lines += ["", "backend stderr (last lines):"] + [f"  {t}" for t in tail]
+        tail = _runs(res.stderr_tail.strip().splitlines()[-200:])[-5:]
+        lines += ["", "backend stderr (last lines):"] + [f"  {_cut(t, 300)}" for t in tail]
     if res.waived_valid or res.waived_negative:
         lines += ["", f"WAIVED by --xfail: {len(res.waived_valid)} valid vector(s) (no claim "
                       f"for suite(s) {', '.join(res.unclaimed_suites) or '-'}), "
@@ -231,6 +231,19 @@ def to_text(res: Result, reports: list[Path] | None = None, failures: int = TEXT
     if reports:
         lines.append("reports: " + ", ".join(str(p) for p in reports))
     return "\n".join(lines)
+
+
+def _runs(lines: list[str]) -> list[str]:
+    """Consecutive equal lines written once, with their count (a backend restarted five
+    times prints its start-up error five times)."""
+    out: list[str] = []
+    count = 0
+    for i, line in enumerate(lines):
+        count += 1
+        if i + 1 == len(lines) or lines[i + 1] != line:
+            out.append(line if count == 1 else f"{line}  ({count} times)")
+            count = 0
+    return out
 
 
 def _same_failures(bad: list[Outcome]) -> list[list[Outcome]]:

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -123,8 +125,13 @@ MAX_VECTOR_FILE_BYTES = 64 * 1024 * 1024
 
 
 def read_bounded(path: Path, limit: int) -> bytes:
-    """The bytes of ``path``; ValueError naming the file when it holds more than ``limit``."""
-    with path.open("rb") as f:
+    """The bytes of the regular file ``path``; ValueError naming the file when it holds
+    more than ``limit`` bytes or is not a regular file (a FIFO or a device would block or
+    never end). OSError when it cannot be opened."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ValueError(f"{path}: not a regular file; not read")
         raw = f.read(limit + 1)
     if len(raw) > limit:
         raise ValueError(f"{path}: larger than {limit} bytes; not read")
