@@ -22,7 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from conformance.model.checkpoint import Checkpoint, CheckpointError, load_checkpoint
+from conformance.model.checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    CheckpointLimits,
+    load_checkpoint,
+)
 from conformance.model.convert import ConversionReport, convert_checkpoint, infer_config
 from conformance.model.modelfile import ModelFile, ModelFileError, load_model, save_model
 from conformance.operators import OPS, OpSpec
@@ -48,6 +53,7 @@ __all__ = [
     "Backend",
     "Checkpoint",
     "CheckpointError",
+    "CheckpointLimits",
     "ConversionReport",
     "ModelConfig",
     "ModelFile",
@@ -134,7 +140,8 @@ def check(backend: str | Backend, vectors: str | Path | None = None, *,
 
     ``backend`` is a ``--backend`` value (``reference``, ``python:MODULE:ATTR``,
     ``exec:'COMMAND ARGS'``, ``offline:DIR``) or an object with the :class:`Backend`
-    protocol.  ``xfail`` holds ``(pattern, reason)`` pairs.  ``result.verdict`` is
+    protocol.  ``xfail`` holds ``(pattern, reason)`` pairs (globs over id, operator and
+    suite, under the rules of spec/12, "Expected failures").  ``result.verdict`` is
     ``PASS``, ``FAIL`` or ``INCOMPLETE`` and ``result.exit_code`` the command's exit code;
     with ``report_dir`` the JSON and JUnit reports are written there.  A backend
     specification that names no usable backend is a run-level problem of the result (as

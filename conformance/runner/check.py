@@ -1,19 +1,22 @@
 """The conformance runner (spec/12-conformance-levels.md).
 
-``run(options, executor)`` loads the vectors through the manifest (hashes, lint,
-counts), selects them (include/exclude globs over id, operator and suite), runs
-each selected vector twice, the second pass in reverse order, judges every
-answer exactly against the expected result, applies the expected-failure list
-and decides the verdict:
+``run(options, executor)`` loads the vectors through the manifest exactly as
+``sorbet-ref vectors verify`` checks them (hashes, lint, counts, totals,
+COVERAGE.md), identifies the suite against the published one pinned in the
+package (conformance/vectors/identity.py), selects vectors (include/exclude globs
+over id, operator and suite), runs each selected vector twice, the second pass in
+reverse order, judges every answer exactly against the expected result, applies
+the expected-failure list and decides the verdict:
 
-- PASS only when every selected vector passed in both passes (or is listed as an
-  expected failure with a reason), nothing the manifest declares is missing or
-  unreadable, no suite is only partly selected, and at least one vector ran;
-- otherwise FAIL, or INCOMPLETE when the only defect is a partial selection.
+- PASS only when every selected vector passed in both passes (or is a waived
+  negative vector), nothing the manifest declares is missing or unreadable, no
+  suite is only partly selected, something passed, and the suite is the published
+  one or an unchanged subset of its files;
+- INCOMPLETE for a partial selection or a single pass (``--once``); WAIVED when
+  valid vectors were waived (their suites support no claim); UNPUBLISHED (exit 3)
+  when everything passed on a suite that is not the published one; otherwise FAIL.
 
-A run with one pass (``--once``, for debugging) says in its notes that the state
-check of the second pass was skipped.
-
+An interrupt or a defect of the runner at any stage keeps the results so far.
 Integers are compared exactly; a float, a boolean or a string where an integer
 is expected is a malformed answer, never "close enough".
 """
@@ -561,6 +564,10 @@ def _apply_xfail(res: Result, options: Options) -> None:
     loaded vector, none may cover every selected vector, and what was waived is kept for
     the verdict."""
     for x in options.xfail:
+        if x.covers_anything and not x.negative:
+            res.problems.append(f"--xfail entry {x.describe()} names no vector, it covers "
+                                "everything; the entry was not applied")
+            continue
         hits = [o for o in res.outcomes if x.matches(o.id, o.op, o.suite, o.expect)]
         if not hits:
             if any(x.matches(*u) for u in res.universe):
@@ -575,7 +582,8 @@ def _apply_xfail(res: Result, options: Options) -> None:
             res.problems.append(f"--xfail entry {x.describe()} covers every selected vector "
                                 f"({len(hits)}): a waiver of the whole run is not an expected "
                                 "failure; the entry was not applied")
-    usable = [x for x in options.xfail
+    usable = [x for x in options.xfail if not (x.covers_anything and not x.negative)]
+    usable = [x for x in usable
               if x.is_id or len(res.outcomes) < 2
               or sum(1 for o in res.outcomes if x.matches(o.id, o.op, o.suite, o.expect))
               < len(res.outcomes)]
