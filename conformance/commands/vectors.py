@@ -14,7 +14,7 @@ import hypothesis
 
 from conformance.vectors.coverage import coverage_markdown
 from conformance.vectors.generate import GeneratorError, write_suites
-from conformance.vectors.identity import PIN_FILE, pin_text
+from conformance.vectors.identity import PIN_FILE, PinError, identify, pin_text
 from conformance.vectors.manifest import (
     COVERAGE,
     MANIFEST,
@@ -167,6 +167,7 @@ def run_verify(args: argparse.Namespace) -> int:
     n = sum(len(d["vectors"]) for _, d in loaded.files)
     print(f"vectors verify: {root}: OK: {len(loaded.files)} files, {n} vectors; hashes match "
           "the manifest, every file passes the lint, identifiers are unique, counts agree")
+    _print_identity(root)
     return 0
 
 
@@ -184,7 +185,18 @@ def run_release(args: argparse.Namespace) -> int:
     print(f"vectors release: {rel.archive} ({rel.files} files, {rel.vectors} vectors, "
           f"spec {rel.spec_version}, {rel.size} bytes); checksum in {rel.checksum_file}")
     print(f"{rel.sha256}  {rel.archive.name}")
+    _print_identity(root)
     return 0
+
+
+def _print_identity(root: Path) -> None:
+    """Say whether ``root`` is the published suite pinned in the package (spec/10)."""
+    try:
+        raw = (root / MANIFEST).read_bytes()
+        files = json.loads(raw)["files"]
+        print(f"suite: {identify(raw, [e for e in files if isinstance(e, dict)]).label()}")
+    except (OSError, ValueError, KeyError, TypeError, PinError) as exc:
+        print(f"suite: cannot be identified: {exc}")
 
 
 def _verified_or_report(root: Path, command: str) -> Loaded | None:
