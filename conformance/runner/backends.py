@@ -595,9 +595,9 @@ class OfflineBackend:
         for f in sorted(d.glob("*.out.hex")):
             name = f.name[: -len(".out.hex")]
             try:
-                if f.stat().st_size > MAX_RESULT_BYTES:
-                    return Answer("garbage", message=f"{f}: larger than {MAX_RESULT_BYTES} "
-                                  "bytes; not read")
+                if not f.is_file() or f.stat().st_size > MAX_RESULT_BYTES:
+                    return Answer("garbage", message=f"{f}: not a regular file of at most "
+                                  f"{MAX_RESULT_BYTES} bytes; not read")
                 vals = read_hex(f)
             except (OSError, ExportError) as exc:
                 return Answer("garbage", message=clip(str(exc)))
