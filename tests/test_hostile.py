@@ -557,3 +557,17 @@ def test_checkpoint_member_sizes_are_checked_before_reading(
     assert bomb.stat().st_size < 100_000
     with pytest.raises(CheckpointError, match=r"member 'w\.npy': declares 10000128 bytes"):
         load_checkpoint(bomb, CheckpointLimits(max_tensor_bytes=1024 * 1024))
+
+
+def test_interrupt_while_the_backend_starts_writes_the_report(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from conformance.commands import check as check_command
+
+    def interrupted(spec: str, timeout: float | None) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(check_command, "open_backend", interrupted)
+    rc, rep, _ = check(tmp_path, suite_dir(tmp_path / "v"), f"python:{PYH}:Chatty")
+    assert rc == 1 and rep["aborted"] == "interrupted" and rep["verdict"] == "FAIL"
+    assert all(v["status"] == "not_run" for v in rep["vectors"])
+    assert any("interrupted while starting the backend" in p for p in rep["problems"])
