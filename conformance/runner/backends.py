@@ -69,8 +69,9 @@ the committed vectors is under 40 KB)."""
 ANSWER_JSON = strictjson.JsonLimits(max_depth=16, max_digits=64)
 """Bounds on the structure of an answer (outputs are flat lists of integers)."""
 
-LOAD_TIMEOUT = 120.0
-"""Seconds a Python worker may take to import its backend when no --timeout is set."""
+LOAD_TIMEOUT = 60.0
+"""Seconds a Python worker may take to start and import its backend (not counted toward
+the per-vector timeout)."""
 
 BOM = "\ufeff"
 """A UTF-8 byte order mark; ignored at the start of an answer line or an offline file."""
@@ -270,6 +271,9 @@ class SubprocessBackend:
     kind = "exec"
     extra_answers: ClassVar[Mapping[str, frozenset[str]]] = {}
     """Answer kinds beyond spec/11's (the Python worker's ``crash``)."""
+    start_counts: ClassVar[bool] = True
+    """Whether starting the process counts toward the per-vector timeout (spec/11: it does
+    for a port; a Python worker's start-up is the tool's, bounded by LOAD_TIMEOUT)."""
 
     def __init__(self, argv: list[str], timeout: float | None, name: str | None = None,
                  limits: ProcessLimits = ANSWER_LIMITS) -> None:
@@ -346,6 +350,8 @@ class SubprocessBackend:
             self._kill()
         if self.proc is None:
             self._start(deadline)
+            if not self.start_counts and self.timeout:  # the worker's own start-up
+                deadline = time.monotonic() + self.timeout
         proc = self.proc
         if proc is None:
             self.failures_in_a_row += 1
@@ -430,10 +436,9 @@ def decode_answer(raw: bytes, vid: str,
     return answer
 
 
-def worker_handshake(proc: LineProcess, left: float | None, what: str) -> str | None:
-    """Read a Python worker's first line (conformance/runner/pyworker.py) within ``left``
-    seconds (None: :data:`LOAD_TIMEOUT`); None when the backend is ready, else why not."""
-    wait = LOAD_TIMEOUT if left is None else left
+def worker_handshake(proc: LineProcess, wait: float, what: str) -> str | None:
+    """Read a Python worker's first line (conformance/runner/pyworker.py) within ``wait``
+    seconds; None when the backend is ready, else why not."""
     got = proc.read_line(wait)
     if got.kind == "line":
         try:
@@ -464,6 +469,7 @@ class PythonWorker(SubprocessBackend):
     kind = "python"
     extra_answers: ClassVar[Mapping[str, frozenset[str]]] = {
         "crash": frozenset({"id", "crash"})}
+    start_counts: ClassVar[bool] = False
 
     def __init__(self, spec: str, timeout: float | None,
                  limits: ProcessLimits = ANSWER_LIMITS) -> None:
@@ -472,11 +478,11 @@ class PythonWorker(SubprocessBackend):
         self.spec = spec
 
     def _ready(self, proc: LineProcess, deadline: float | None) -> str | None:
-        return worker_handshake(proc, self._left(deadline), f"python backend {self.spec!r}")
+        return worker_handshake(proc, LOAD_TIMEOUT, f"python backend {self.spec!r}")
 
     def open(self) -> None:
         """Start the worker now; BackendSpecError when the backend cannot be loaded."""
-        self._start(time.monotonic() + (self.timeout or LOAD_TIMEOUT))
+        self._start(None)
         if self.proc is None:
             raise BackendSpecError(self.start_error or f"python backend {self.spec!r}: cannot "
                                    "start the worker")
@@ -489,6 +495,7 @@ class ForkedBackend(SubprocessBackend):
 
     kind = "python"
     extra_answers: ClassVar[Mapping[str, frozenset[str]]] = PythonWorker.extra_answers
+    start_counts: ClassVar[bool] = False
 
     def __init__(self, backend: Backend, timeout: float | None,
                  limits: ProcessLimits = ANSWER_LIMITS) -> None:
@@ -503,7 +510,7 @@ class ForkedBackend(SubprocessBackend):
         return LineProcess.fork(fork_target(self.backend), self.limits)
 
     def _ready(self, proc: LineProcess, deadline: float | None) -> str | None:
-        return worker_handshake(proc, self._left(deadline), f"python backend {self.name!r}")
+        return worker_handshake(proc, LOAD_TIMEOUT, f"python backend {self.name!r}")
 
 
 # --- offline ----------------------------------------------------------------------------
