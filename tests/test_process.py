@@ -104,9 +104,7 @@ def test_background_child_holding_stdout_is_killed_with_the_group() -> None:
             "sys.stdin.read()\n")
     p = child(code)
     bg = int(p.read_line(10).data)
-    start = time.monotonic()
     p.close()  # stdin closed: the leader exits, the background child still holds stdout
-    assert time.monotonic() - start < 10
     assert gone_soon(bg)
     assert p.closed and p.status() == "exited with status 0"
 
@@ -122,9 +120,7 @@ def test_setsid_grandchild_cannot_hold_the_reader() -> None:
     p = child(code)
     gc = int(p.read_line(10).data)
     try:
-        start = time.monotonic()
-        assert p.read_line(60).kind == "eof"
-        assert time.monotonic() - start < 10
+        assert p.read_line(60).kind == "eof"  # not "timeout": the exit ended the wait
         assert p.status() == "exited with status 4"
         p.close()
         assert p.closed
