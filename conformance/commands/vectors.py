@@ -105,7 +105,7 @@ def run_generate(args: argparse.Namespace) -> int:
             with tempfile.TemporaryDirectory(prefix="sorbet-vectors-") as tmp:
                 nfiles, nvec = generate_into(Path(tmp))
                 diffs = _compare(Path(tmp), out)
-                if out.resolve() == default_vectors_dir().resolve():
+                if _is_source_tree_vectors(out):
                     diffs += _pin_diffs(out)
             if diffs:
                 print(f"vectors generate --check: {len(diffs)} file(s) differ from {out}:")
@@ -118,7 +118,7 @@ def run_generate(args: argparse.Namespace) -> int:
                   f"coverage reproduce {out} byte for byte")
             return 0
         nfiles, nvec = generate_into(out)
-        if out.resolve() == default_vectors_dir().resolve():
+        if _is_source_tree_vectors(out):
             PIN_FILE.write_text(pin_text((out / MANIFEST).read_bytes()), encoding="ascii")
             print(f"vectors generate: pinned this suite as the published suite of spec "
                   f"{SPEC_VERSION} in {PIN_FILE}")
@@ -129,6 +129,13 @@ def run_generate(args: argparse.Namespace) -> int:
     print(f"vectors generate: wrote {nfiles} files, {nvec} vectors ({size / 1e6:.2f} MB), "
           f"{out / MANIFEST} and {out / COVERAGE}")
     return 0
+
+
+def _is_source_tree_vectors(out: Path) -> bool:
+    """Whether ``out`` is the ``vectors/`` of the source tree this package belongs to (the
+    only directory whose suite is pinned as the published one; an installed package never
+    re-pins itself from a directory that happens to be called ``vectors``)."""
+    return out.resolve() == (PIN_FILE.parents[2] / "vectors").resolve()
 
 
 def _pin_diffs(committed: Path) -> list[str]:
