@@ -1,17 +1,20 @@
 #!/usr/bin/env python3
-"""Throughput of the conformance runner: vectors per second in process and over JSON lines.
+"""Throughput of the conformance runner: vectors per second in process, over JSON lines and
+in the Python worker.
 
     .venv/bin/python benchmarks/bench_runner.py [--include GLOB]...
 
 Runs the committed vectors (each twice, as the runner does) against the
-reference in process (ReferenceBackend) and through the subprocess protocol
-(examples/reference_server.py), and prints vectors/s for each. Figures only;
-nothing is asserted.
+reference in process (ReferenceBackend), through the subprocess protocol
+(examples/reference_server.py), and in the isolated Python worker that serves
+``python:MODULE:ATTR`` backends (its start-up included), and prints vectors/s
+for each. Figures only; nothing is asserted.
 
-One run on the project's 2-core machine, over the 1697 committed vectors (3394
-calls): 1359 vectors/s in process, 1258 vectors/s over JSON lines. Timings
-vary with the machine and its load from run to run; they are measurements, not
-guarantees.
+One run on the project's 2-core machine while it was shared (load average 6),
+over the 1697 committed vectors (3394 calls): 504.6 vectors/s in process, 369.6
+vectors/s over JSON lines, 248.3 vectors/s in the Python worker. Timings vary
+with the machine and its load from run to run; they are measurements, not
+guarantees; the ratios of one run are the figures to compare.
 """
 
 from __future__ import annotations
@@ -24,8 +27,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from conformance.runner.backends import InProcess, ReferenceBackend, SubprocessBackend  # noqa: E402
+from conformance.runner.backends import (  # noqa: E402
+    InProcess,
+    PythonWorker,
+    ReferenceBackend,
+    SubprocessBackend,
+)
 from conformance.runner.check import Options, run  # noqa: E402
+
+
+def _worker() -> PythonWorker:
+    """The reference served by the isolated Python worker, as ``python:`` backends run."""
+    worker = PythonWorker("conformance.runner.backends:ReferenceBackend", 60.0)
+    worker.open()
+    return worker
 
 
 def main() -> int:
@@ -40,7 +55,8 @@ def main() -> int:
     for label, make in (("in-process (ReferenceBackend)",
                          lambda: InProcess(ReferenceBackend(), None)),
                         ("subprocess JSON lines (reference_server.py)",
-                         lambda: SubprocessBackend(server, 60.0))):
+                         lambda: SubprocessBackend(server, 60.0)),
+                        ("python worker (python:...:ReferenceBackend)", _worker)):
         t0 = time.perf_counter()
         res = run(opts, make())
         dt = time.perf_counter() - t0

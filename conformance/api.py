@@ -22,12 +22,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from conformance.model.checkpoint import Checkpoint, CheckpointError, load_checkpoint
+from conformance.model.checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    CheckpointLimits,
+    load_checkpoint,
+)
 from conformance.model.convert import ConversionReport, convert_checkpoint, infer_config
 from conformance.model.modelfile import ModelFile, ModelFileError, load_model, save_model
 from conformance.operators import OPS, OpSpec
 from conformance.operators import run_reference as _run_reference
-from conformance.runner.backends import Backend, InProcess, Rejected, Unsupported, open_backend
+from conformance.runner.backends import (
+    Backend,
+    BackendSpecError,
+    Executor,
+    ForkedBackend,
+    Rejected,
+    Unsupported,
+    open_backend,
+)
 from conformance.runner.check import Options, Result, XfailEntry, run
 from conformance.runner.report import write_reports
 from conformance.vectors.manifest import default_vectors_dir
@@ -40,6 +53,7 @@ __all__ = [
     "Backend",
     "Checkpoint",
     "CheckpointError",
+    "CheckpointLimits",
     "ConversionReport",
     "ModelConfig",
     "ModelFile",
@@ -126,20 +140,32 @@ def check(backend: str | Backend, vectors: str | Path | None = None, *,
 
     ``backend`` is a ``--backend`` value (``reference``, ``python:MODULE:ATTR``,
     ``exec:'COMMAND ARGS'``, ``offline:DIR``) or an object with the :class:`Backend`
-    protocol.  ``xfail`` holds ``(pattern, reason)`` pairs.  ``result.verdict`` is
+    protocol.  ``xfail`` holds ``(pattern, reason)`` pairs (globs over id, operator and
+    suite, under the rules of spec/12, "Expected failures").  ``result.verdict`` is
     ``PASS``, ``FAIL`` or ``INCOMPLETE`` and ``result.exit_code`` the command's exit code;
-    with ``report_dir`` the JSON and JUnit reports are written there.
+    with ``report_dir`` the JSON and JUnit reports are written there.  A backend
+    specification that names no usable backend is a run-level problem of the result (as
+    on the command line), not an exception.
+
+    A Backend object runs in a forked child process (POSIX), like ``python:MODULE:ATTR``
+    runs in a worker process: an exit, a hang or a crash of the backend fails vectors,
+    never the caller; each restart forks a fresh copy of the object as it is now.
     """
     root = Path(vectors) if vectors is not None else default_vectors_dir()
     opts = Options(root, tuple(include), tuple(exclude),
                    tuple(XfailEntry(p, r) for p, r in xfail))
+    executor: Executor | None = None
+    problem: str | None = None
     if isinstance(backend, str):
-        executor = open_backend(backend, timeout)
         spec = backend
+        try:
+            executor = open_backend(backend, timeout)
+        except BackendSpecError as exc:
+            problem = str(exc)
     else:
-        executor = InProcess(backend, timeout)
-        spec = getattr(backend, "name", type(backend).__name__)
-    res = run(opts, executor, backend_spec=spec)
+        executor = ForkedBackend(backend, timeout)
+        spec = executor.name
+    res = run(opts, executor, backend_error=problem, backend_spec=spec)
     if report_dir is not None:
         write_reports(res, Path(report_dir))
     return res

@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from conformance.cli import main
-from conformance.vectors.manifest import manifest_entry, sha256, write_manifest
+from conformance.vectors.coverage import coverage_markdown
+from conformance.vectors.manifest import COVERAGE, manifest_entry, sha256, write_manifest
 
 ROOT = Path(__file__).resolve().parent.parent
 VECTORS = ROOT / "vectors"
@@ -32,6 +33,8 @@ def mini(root: Path) -> Path:
         shutil.copy(VECTORS / rel, root / rel)
         entries.append(manifest_entry(rel, (root / rel).read_bytes()))
     write_manifest(root, entries)
+    (root / COVERAGE).write_text(coverage_markdown(
+        json.loads((root / rel).read_text()) for rel in (IF_FILE, LIN_FILE)), encoding="ascii")
     return root
 
 
@@ -160,7 +163,7 @@ def test_duplicate_ids_across_files(tmp_path: Path, capsys: pytest.CaptureFixtur
 
 
 @pytest.mark.parametrize(("mode", "status", "needle"), [
-    ("crash", "crash", "exited (status 3)"),
+    ("crash", "crash", "exited with status 3"),
     ("garbage", "garbage", "not JSON"),
     ("wrong_id", "garbage", "answer for id"),
     ("shape", "malformed", "wrong shape: expected 3 values"),
@@ -191,7 +194,8 @@ def test_hanging_backend(tmp_path: Path) -> None:
     code, rep, _, _ = run_check(tmp_path, vec, faulty("hang", target), "--timeout", "1")
     st = {v["id"]: v for v in rep["vectors"]}
     assert code == 1 and st[target]["status"] == "timeout"
-    assert "no answer within 1 s" in st[target]["message"]
+    assert f"no answer to {target} within 1 s" in st[target]["message"]
+    assert "does the port flush stdout" in st[target]["message"]
     assert sum(1 for v in rep["vectors"] if v["status"] == "pass") == len(st) - 1
 
 

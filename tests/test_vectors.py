@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -13,9 +14,11 @@ import jsonschema
 import pytest
 
 from conformance.cli import main
+from conformance.commands import vectors as vectors_command
 from conformance.operators import OPS
 from conformance.vectors import generate
 from conformance.vectors.cases import Case
+from conformance.vectors.identity import PIN_FILE, identify, load_pins, pin_text
 from conformance.vectors.manifest import load_vectors, verify
 from conformance.vectors.plain_export import from_word, read_hex, to_word
 from conformance.vectors.strategies import SplitMix64, collect, ptsoftmax_inputs
@@ -28,6 +31,7 @@ from conformance.vectors.vectorfile import (
     vector_id,
 )
 from reference.presets import TINY
+from reference.version import SPEC_VERSION
 
 ROOT = Path(__file__).resolve().parent.parent
 VECTORS = ROOT / "vectors"
@@ -200,3 +204,32 @@ def test_load_file_reads_a_committed_suite_and_names_a_broken_one(tmp_path: Path
     broken.write_text(path.read_text().replace('"total":', '"totl":', 1))
     with pytest.raises(VectorFileError, match=r"broken\.json"):
         load_file(broken)
+
+
+def test_published_pin_is_the_committed_suite() -> None:
+    """The package's pin of the published suite (conformance/vectors/published.json) is the
+    committed manifest and its files; `vectors generate --check` fails when it drifts."""
+    raw = (VECTORS / "manifest.json").read_bytes()
+    assert PIN_FILE.read_text(encoding="ascii") == pin_text(raw)
+    pin = load_pins()[SPEC_VERSION]
+    assert pin.manifest_sha256 == hashlib.sha256(raw).hexdigest()
+    for path, digest in pin.files.items():
+        assert hashlib.sha256((VECTORS / path).read_bytes()).hexdigest() == digest
+    manifest = json.loads(raw)
+    assert identify(raw, manifest["files"]).kind == "published"
+    edited = [{**manifest["files"][0], "sha256": "0" * 64}, *manifest["files"][1:]]
+    ident = identify(raw + b" ", edited)
+    assert ident.kind == "unpublished" and ident.foreign == (manifest["files"][0]["path"],)
+    assert "UNPUBLISHED" in ident.label()
+    assert identify(raw + b" ", manifest["files"][:2]).kind == "published-subset"
+    assert identify(raw, manifest["files"], spec_version="9.9.9").kind == "unpublished"
+
+
+def test_generate_check_compares_the_pin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    stale = tmp_path / "published.json"
+    stale.write_text('{"0.1.0": {"files": {}, "manifest_sha256": "00"}}\n')
+    monkeypatch.setattr(vectors_command, "PIN_FILE", stale)
+    assert vectors_command._pin_diffs(VECTORS) != []
+    monkeypatch.setattr(vectors_command, "PIN_FILE", PIN_FILE)
+    assert vectors_command._pin_diffs(VECTORS) == []

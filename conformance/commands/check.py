@@ -45,7 +45,9 @@ def register(sub: Any) -> None:
         "check", help="run the conformance vectors against a backend and report",
         description="Backends: reference | python:MODULE:ATTR | exec:'COMMAND ARGS' | "
                     "offline:DIR (spec/11-backend-protocol.md). Exit code 0 on PASS, 1 on "
-                    "FAIL or INCOMPLETE (spec/12-conformance-levels.md), 2 on a usage error. "
+                    "FAIL, INCOMPLETE or WAIVED, 3 when everything passed on a suite that is "
+                    "not the published one (spec/12-conformance-levels.md), 2 on a usage "
+                    "error. "
                     "The JSON and JUnit reports are written in every case but a usage error.")
     p.add_argument("--backend", required=True, metavar="SPEC",
                    help="reference, python:MODULE:ATTR, exec:'COMMAND ARGS' or offline:DIR")
@@ -90,33 +92,46 @@ def _sigterm_interrupts() -> Iterator[None]:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    """Run, print the summary, write the reports (always), return the exit code."""
+    """Run, print the summary, write the reports (always), return the exit code.
+
+    Whatever happens after the arguments are parsed (a bad --xfail file, a backend that
+    cannot be opened, an interrupt at any point, a defect of the runner) the reports are
+    written, and the exit code is 0 only for a PASS."""
     vectors: Path = args.vectors or default_vectors_dir()
-    xfail = []
     opts = Options(vectors, args.include, args.exclude, (), 1 if args.once else 2)
-    problem: str | None = None
-    if args.xfail is not None:
-        try:
-            xfail = load_xfail(args.xfail)
-        except XfailFileError as exc:
-            problem = str(exc)
-    opts.xfail = xfail
+    problems: list[str] = []
     executor: Executor | None = None
-    if problem is None:
-        try:
-            executor = open_backend(args.backend, args.timeout or None)
-        except BackendSpecError as exc:
-            problem = str(exc)
+    interrupted = False
+    res: Result | None = None
     try:
         with _sigterm_interrupts():
+            try:
+                if args.xfail is not None:
+                    try:
+                        opts.xfail = load_xfail(args.xfail)
+                    except XfailFileError as exc:
+                        problems.append(str(exc))
+                if not problems:
+                    try:
+                        executor = open_backend(args.backend, args.timeout or None)
+                    except BackendSpecError as exc:
+                        problems.append(str(exc))
+            except KeyboardInterrupt:
+                interrupted = True
+                problems.append("the run was interrupted while starting the backend")
             res = run(opts, executor, progress=lambda m: print(m, file=sys.stderr),
-                      backend_error=problem, backend_spec=args.backend)
-    except Exception as exc:  # never leave without reports
-        res = Result(args.backend, "unavailable", str(vectors), opts)
-        res.problems.append(f"the runner failed: {type(exc).__name__}: {exc}")
-        res.verdict, res.exit_code = "FAIL", 1
+                      backend_error="; ".join(problems) or None, backend_spec=args.backend)
+    except (Exception, KeyboardInterrupt, SystemExit) as exc:  # never leave without reports
+        if res is None:
+            res = Result(args.backend, "unavailable", str(vectors), opts)
+        res.problems.append(f"the runner failed: {type(exc).__name__}: {exc}"[:2000])
         if executor is not None:
-            executor.close()
+            with contextlib.suppress(Exception):
+                executor.close()
+    if interrupted:
+        res.aborted = "interrupted"
+    if res.aborted or res.problems:
+        res.verdict, res.exit_code = "FAIL", 1
     try:
         paths = write_reports(res, args.report_dir)
     except OSError as exc:

@@ -14,6 +14,7 @@ import hypothesis
 
 from conformance.vectors.coverage import coverage_markdown
 from conformance.vectors.generate import GeneratorError, write_suites
+from conformance.vectors.identity import PIN_FILE, PinError, identify, pin_text
 from conformance.vectors.manifest import (
     COVERAGE,
     MANIFEST,
@@ -25,6 +26,7 @@ from conformance.vectors.manifest import (
 )
 from conformance.vectors.plain_export import ExportError, export
 from conformance.vectors.release import ReleaseError, verified_vectors, write_release
+from reference.version import SPEC_VERSION
 
 
 def register(sub: Any) -> None:
@@ -103,6 +105,8 @@ def run_generate(args: argparse.Namespace) -> int:
             with tempfile.TemporaryDirectory(prefix="sorbet-vectors-") as tmp:
                 nfiles, nvec = generate_into(Path(tmp))
                 diffs = _compare(Path(tmp), out)
+                if _is_source_tree_vectors(out):
+                    diffs += _pin_diffs(out)
             if diffs:
                 print(f"vectors generate --check: {len(diffs)} file(s) differ from {out}:")
                 for d in diffs:
@@ -114,6 +118,10 @@ def run_generate(args: argparse.Namespace) -> int:
                   f"coverage reproduce {out} byte for byte")
             return 0
         nfiles, nvec = generate_into(out)
+        if _is_source_tree_vectors(out):
+            PIN_FILE.write_text(pin_text((out / MANIFEST).read_bytes()), encoding="ascii")
+            print(f"vectors generate: pinned this suite as the published suite of spec "
+                  f"{SPEC_VERSION} in {PIN_FILE}")
     except (GeneratorError, ExportError) as exc:
         print(f"vectors generate: {exc}", file=sys.stderr)
         return 1
@@ -121,6 +129,26 @@ def run_generate(args: argparse.Namespace) -> int:
     print(f"vectors generate: wrote {nfiles} files, {nvec} vectors ({size / 1e6:.2f} MB), "
           f"{out / MANIFEST} and {out / COVERAGE}")
     return 0
+
+
+def _is_source_tree_vectors(out: Path) -> bool:
+    """Whether ``out`` is the ``vectors/`` of the source tree this package belongs to (the
+    only directory whose suite is pinned as the published one; an installed package never
+    re-pins itself from a directory that happens to be called ``vectors``)."""
+    return out.resolve() == (PIN_FILE.parents[2] / "vectors").resolve()
+
+
+def _pin_diffs(committed: Path) -> list[str]:
+    """The published-suite pin of the package against the committed manifest."""
+    try:
+        want = pin_text((committed / MANIFEST).read_bytes())
+        have = PIN_FILE.read_text(encoding="ascii")
+    except (OSError, ValueError) as exc:
+        return [f"{PIN_FILE}: cannot compare with the committed manifest: {exc}"]
+    if want != have:
+        return [f"{PIN_FILE}: the published-suite pin differs from {committed / MANIFEST} "
+                "(regenerate with `sorbet-ref vectors generate`)"]
+    return []
 
 
 def _hint_versions(out: Path) -> None:
@@ -146,6 +174,7 @@ def run_verify(args: argparse.Namespace) -> int:
     n = sum(len(d["vectors"]) for _, d in loaded.files)
     print(f"vectors verify: {root}: OK: {len(loaded.files)} files, {n} vectors; hashes match "
           "the manifest, every file passes the lint, identifiers are unique, counts agree")
+    _print_identity(root)
     return 0
 
 
@@ -163,7 +192,18 @@ def run_release(args: argparse.Namespace) -> int:
     print(f"vectors release: {rel.archive} ({rel.files} files, {rel.vectors} vectors, "
           f"spec {rel.spec_version}, {rel.size} bytes); checksum in {rel.checksum_file}")
     print(f"{rel.sha256}  {rel.archive.name}")
+    _print_identity(root)
     return 0
+
+
+def _print_identity(root: Path) -> None:
+    """Say whether ``root`` is the published suite pinned in the package (spec/10)."""
+    try:
+        raw = (root / MANIFEST).read_bytes()
+        files = json.loads(raw)["files"]
+        print(f"suite: {identify(raw, [e for e in files if isinstance(e, dict)]).label()}")
+    except (OSError, ValueError, KeyError, TypeError, PinError) as exc:
+        print(f"suite: cannot be identified: {exc}")
 
 
 def _verified_or_report(root: Path, command: str) -> Loaded | None:

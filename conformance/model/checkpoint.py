@@ -62,6 +62,32 @@ class CheckpointError(SorbetError, ValueError):
 
 
 @dataclass(frozen=True)
+class CheckpointLimits:
+    """What reading one checkpoint may cost, checked against the sizes a file declares
+    before any tensor is read (a small file with a huge deflated member cannot blow up).
+
+    The defaults hold the authors' Sorbet-base checkpoints several times over (the largest
+    tensor, the word embeddings, is 30522 x 768 float32: 94 MB; all of them 440 MB)."""
+
+    max_tensor_bytes: int = 1024 * 1024 * 1024
+    """Bytes of one tensor (an npz member uncompressed, or a safetensors data span)."""
+    max_total_bytes: int = 4 * 1024 * 1024 * 1024
+    """Bytes of all tensors together (uncompressed), and of a safetensors file."""
+    max_tensors: int = 100_000
+    """Tensors (npz members) in one file."""
+
+    def __post_init__(self) -> None:
+        for name in ("max_tensor_bytes", "max_total_bytes", "max_tensors"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"CheckpointLimits.{name}: expected a positive integer, "
+                                 f"got {value!r}")
+
+
+DEFAULT_LIMITS = CheckpointLimits()
+
+
+@dataclass(frozen=True)
 class Checkpoint:
     """Named float tensors of a checkpoint with the file they came from."""
 
@@ -143,8 +169,9 @@ def _refuse_pickle(path: Path, why: str) -> CheckpointError:
     )
 
 
-def load_checkpoint(path: str | Path) -> Checkpoint:
-    """Read a safetensors or ``.npz`` checkpoint; refuse pickle; raise CheckpointError."""
+def load_checkpoint(path: str | Path, limits: CheckpointLimits = DEFAULT_LIMITS) -> Checkpoint:
+    """Read a safetensors or ``.npz`` checkpoint within ``limits``; refuse pickle; raise
+    CheckpointError."""
     p = Path(path)
     if p.suffix.lower() in PICKLE_SUFFIXES:
         raise _refuse_pickle(p, f"file type {p.suffix!r} is a pickle-based format")
@@ -156,16 +183,56 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     if head[:1] == b"\x80":
         raise _refuse_pickle(p, "content starts with a pickle opcode")
     if head[:2] == b"PK":
-        return _load_zip(p)
+        return _load_zip(p, limits)
     if p.suffix.lower() == ".npz":
         raise _err(p, "not a zip archive, so not an .npz file")
-    return load_safetensors(p)
+    return load_safetensors(p, limits)
 
 
-def _load_zip(p: Path) -> Checkpoint:
+def _check_zip_sizes(p: Path, infos: list[zipfile.ZipInfo], limits: CheckpointLimits) -> None:
+    """The uncompressed sizes the archive declares, against ``limits`` (a member cannot
+    yield more than it declares: the zip reader stops there)."""
+    if len(infos) > limits.max_tensors:
+        raise _err(p, f"{len(infos)} members; at most {limits.max_tensors} are read")
+    total = 0
+    for info in infos:
+        if info.file_size > limits.max_tensor_bytes:
+            raise _err(p, f"member {info.filename!r}: declares {info.file_size} bytes "
+                       f"uncompressed ({info.compress_size} compressed); at most "
+                       f"{limits.max_tensor_bytes} are read per tensor")
+        total += info.file_size
+    if total > limits.max_total_bytes:
+        raise _err(p, f"members declare {total} bytes uncompressed together; at most "
+                   f"{limits.max_total_bytes} are read")
+
+
+def _check_npy_header(p: Path, zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> None:
+    """The shape an ``.npy`` member declares must fit in the bytes the member declares, so
+    no array larger than the member is ever allocated."""
+    where = f"member {info.filename!r}"
+    try:
+        with zf.open(info) as fh:
+            major, _ = np.lib.format.read_magic(fh)
+            if major == 1:
+                shape, _, dtype = np.lib.format.read_array_header_1_0(fh)
+            else:
+                shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
+    except (ValueError, EOFError) as exc:
+        raise _err(p, f"{where}: not a readable .npy array: {exc}") from None
+    count = 1
+    for d in shape:
+        count *= int(d)
+    if count * dtype.itemsize > info.file_size:
+        raise _err(p, f"{where}: its header declares shape {list(shape)} of {dtype} "
+                   f"({count * dtype.itemsize} bytes), but the member holds {info.file_size} "
+                   "bytes")
+
+
+def _load_zip(p: Path, limits: CheckpointLimits = DEFAULT_LIMITS) -> Checkpoint:
     try:
         with zipfile.ZipFile(p) as zf:
-            members = zf.namelist()
+            infos = zf.infolist()
+            members = [i.filename for i in infos]
     except (zipfile.BadZipFile, OSError) as exc:
         raise _err(p, f"corrupt zip archive: {exc}") from None
     if any(m.endswith(".pkl") or m.endswith("/data.pkl") for m in members):
@@ -173,11 +240,13 @@ def _load_zip(p: Path) -> Checkpoint:
     bad = [m for m in members if not m.endswith(".npy")]
     if bad:
         raise _err(p, f"zip member {bad[0]!r} is not an .npy array; not an .npz checkpoint")
-    return load_npz(p)
+    _check_zip_sizes(p, infos, limits)
+    return load_npz(p, limits)
 
 
-def load_npz(path: str | Path) -> Checkpoint:
-    """Read an ``.npz`` checkpoint with ``allow_pickle=False``.
+def load_npz(path: str | Path, limits: CheckpointLimits = DEFAULT_LIMITS) -> Checkpoint:
+    """Read an ``.npz`` checkpoint with ``allow_pickle=False``, the members' declared sizes
+    checked against ``limits`` first.
 
     An optional member ``__metadata__`` (``uint8`` bytes of a JSON object of
     strings) becomes :attr:`Checkpoint.metadata`.
@@ -185,6 +254,13 @@ def load_npz(path: str | Path) -> Checkpoint:
     p = Path(path)
     tensors: dict[str, npt.NDArray[np.generic]] = {}
     metadata: dict[str, str] = {}
+    try:
+        with zipfile.ZipFile(p) as zf:
+            _check_zip_sizes(p, zf.infolist(), limits)
+            for info in zf.infolist():
+                _check_npy_header(p, zf, info)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise _err(p, f"not a readable .npz file: {exc}") from None
     try:
         with np.load(p, allow_pickle=False) as npz:
             for name in npz.files:
@@ -228,10 +304,15 @@ def _check_metadata(p: Path, meta: object) -> dict[str, str]:
     return dict(meta)
 
 
-def load_safetensors(path: str | Path) -> Checkpoint:
-    """Read a safetensors file, validating the header before touching any tensor data."""
+def load_safetensors(path: str | Path, limits: CheckpointLimits = DEFAULT_LIMITS) -> Checkpoint:
+    """Read a safetensors file, validating the header before touching any tensor data;
+    the file and every tensor's span are checked against ``limits``."""
     p = Path(path)
     try:
+        size = p.stat().st_size
+        if size > limits.max_total_bytes + MAX_HEADER_BYTES + 8:
+            raise _err(p, f"{size} bytes; at most {limits.max_total_bytes} bytes of tensors "
+                       "are read")
         blob = p.read_bytes()
     except OSError as exc:
         raise _err(p, f"cannot read: {exc.strerror or exc}") from None
@@ -254,11 +335,13 @@ def load_safetensors(path: str | Path) -> Checkpoint:
     metadata: dict[str, str] = {}
     spans: list[tuple[int, int, str]] = []
     tensors: dict[str, npt.NDArray[np.generic]] = {}
+    if len(header) > limits.max_tensors:
+        raise _err(p, f"{len(header)} header entries; at most {limits.max_tensors} are read")
     for name, entry in header.items():
         if name == METADATA_KEY:
             metadata = _check_metadata(p, entry)
             continue
-        arr, begin, end = _read_entry(p, name, entry, data)
+        arr, begin, end = _read_entry(p, name, entry, data, limits)
         spans.append((begin, end, name))
         tensors[name] = arr
     spans.sort()
@@ -269,7 +352,8 @@ def load_safetensors(path: str | Path) -> Checkpoint:
 
 
 def _read_entry(
-    p: Path, name: str, entry: object, data: memoryview
+    p: Path, name: str, entry: object, data: memoryview,
+    limits: CheckpointLimits = DEFAULT_LIMITS,
 ) -> tuple[npt.NDArray[np.generic], int, int]:
     where = f"tensor {name!r}"
     if not isinstance(entry, dict):
@@ -299,8 +383,13 @@ def _read_entry(
             p, f"{where}: data_offsets [{begin}, {end}] lie outside the data section "
             f"of {len(data)} bytes"
         )
+    if end - begin > limits.max_tensor_bytes:
+        raise _err(p, f"{where}: {end - begin} bytes; at most {limits.max_tensor_bytes} are "
+                   "read per tensor")
     dt = DTYPES[str(dtype_name)]
-    count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+    count = 1
+    for d in shape:  # exact Python integers: a huge shape cannot wrap around
+        count *= d
     if end - begin != count * dt.itemsize:
         raise _err(
             p, f"{where}: data_offsets span {end - begin} bytes, but shape {shape} of "

@@ -1,43 +1,56 @@
 """Backends: how the runner reaches an implementation under test (spec/11-backend-protocol.md).
 
-Three kinds, one interface (:class:`Executor`), so the runner treats them alike:
+Every kind has one interface (:class:`Executor`), so the runner treats them alike:
 
-- :class:`InProcess` wraps a Python object implementing :class:`Backend`
-  (``run(op, config, inputs) -> outputs``, raising :class:`Rejected`);
-  :class:`ReferenceBackend` is one, running the reference itself;
-- :class:`SubprocessBackend` speaks JSON lines to any executable: one request a
-  line on its stdin, one answer a line on its stdout; it is restarted after a
-  crash, a timeout or a garbled answer, so one bad vector never takes the others
-  with it;
+- :class:`SubprocessBackend` speaks JSON lines to any executable through
+  :class:`conformance.runner.process.LineProcess` (own session, bounded reads, writes
+  and shutdown); it is restarted after a crash, a timeout or a garbled answer, so one
+  bad vector never takes the others with it, and given up after
+  :data:`MAX_CONSECUTIVE_RESTARTS` failures in a row;
+- :class:`PythonWorker` runs a ``python:MODULE:ATTR`` backend in a worker process
+  (conformance/runner/pyworker.py) and :class:`ForkedBackend` a Backend object in a
+  forked child, both driven like an exec backend: nothing a Python backend does
+  (exit, hang, crash) reaches the runner;
+- :class:`InProcess` calls a trusted Python object in the runner's process (the
+  reference, the mutants of the catalog);
 - :class:`OfflineBackend` reads outputs a port wrote beforehand into a directory.
 
 Every call returns an :class:`Answer`; nothing a backend does (raise, hang, exit,
-print garbage) escapes as an exception.
+print garbage) escapes as an exception.  Answers are read strictly (spec/11,
+"Details of the JSON-lines protocol"): anything but exactly the allowed form fails
+its vector as ``malformed`` or ``garbage`` with the reason.
 """
 
 from __future__ import annotations
 
-import collections
 import contextlib
-import importlib
-import importlib.util
 import json
-import operator
 import os
 import queue
 import shlex
 import shutil
-import signal
-import subprocess
 import sys
 import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, SupportsIndex, runtime_checkable
+from typing import Any, ClassVar, Protocol
 
-from conformance.operators import REJECT_CLASSES, run_reference
+from conformance import strictjson
+from conformance.operators import run_reference
+from conformance.runner.process import LineProcess, ProcessLimits, StartError
+from conformance.runner.protocol import MAX_MESSAGE as MAX_MESSAGE
+from conformance.runner.protocol import Backend as Backend
+from conformance.runner.protocol import BackendSpecError as BackendSpecError
+from conformance.runner.protocol import Rejected as Rejected
+from conformance.runner.protocol import Unsupported as Unsupported
+from conformance.runner.protocol import clip as clip
+from conformance.runner.protocol import copy_json as copy_json
+from conformance.runner.protocol import load_python as load_python
+from conformance.runner.protocol import normalize_outputs as normalize_outputs
+from conformance.runner.pyworker import fork_target
+from conformance.vectors.manifest import read_bounded
 from conformance.vectors.plain_export import ExportError, read_hex
 
 JSON = Any
@@ -48,39 +61,23 @@ MAX_CONSECUTIVE_RESTARTS = 5
 STDERR_KEEP = 64 * 1024
 """Characters of a subprocess's stderr kept for the report."""
 
+ANSWER_LIMITS = ProcessLimits(max_line=4 * 1024 * 1024, max_pending=16 * 1024 * 1024,
+                              stderr_keep=STDERR_KEEP, shutdown_s=2.0)
+"""Bounds on a backend's process: an answer line holds at most 4 MiB (the longest answer of
+the committed vectors is under 40 KB)."""
+
+ANSWER_JSON = strictjson.JsonLimits(max_depth=16, max_digits=64)
+"""Bounds on the structure of an answer (outputs are flat lists of integers)."""
+
+LOAD_TIMEOUT = 60.0
+"""Seconds a Python worker may take to start and import its backend (not counted toward
+the per-vector timeout)."""
+
 BOM = "\ufeff"
 """A UTF-8 byte order mark; ignored at the start of an answer line or an offline file."""
 
 EXPORT_MARKER = "vector.txt"
 """The file that marks a directory of the plain export (its ``*.out.hex`` are expected values)."""
-
-
-class Rejected(Exception):
-    """Raised by a Python backend to reject an input (``cls``: config, range, shape, mask)."""
-
-    def __init__(self, cls: str, message: str = "") -> None:
-        super().__init__(f"{cls}: {message}" if message else cls)
-        self.cls = cls
-        self.message = message
-
-
-class Unsupported(Exception):
-    """Raised by a Python backend for an operator (or profile) it does not implement.
-
-    The runner reports the vector as ``error``, like a JSON-lines ``{"error": ...}``
-    answer: a failure of that vector, not a crash of the backend.
-    """
-
-
-@runtime_checkable
-class Backend(Protocol):
-    """The Python backend protocol (spec/11-backend-protocol.md, "Python object")."""
-
-    name: str
-
-    def run(self, op: str, config: dict[str, JSON], inputs: dict[str, JSON]) -> dict[str, JSON]:
-        """Outputs of ``op`` (normative and any profile outputs), or raise Rejected."""
-        ...
 
 
 class ReferenceBackend:
@@ -140,65 +137,68 @@ class Executor(Protocol):
         ...
 
 
-def _copy(value: JSON) -> JSON:
-    """A deep copy of JSON data, so a backend that mutates its inputs cannot alter a vector."""
-    if isinstance(value, dict):
-        return {k: _copy(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_copy(v) for v in value]
-    return value
+ANSWER_KEYS = {"outputs": frozenset({"id", "outputs"}),
+               "reject": frozenset({"id", "reject", "message"}),
+               "error": frozenset({"id", "error"})}
+"""The keys each kind of answer may carry (spec/11, "Details of the JSON-lines protocol")."""
 
 
-def _normalize(value: object) -> JSON:
-    """Python backend results to JSON values: tuples and arrays to lists, integer types to int.
+def parse_answer(obj: object, vid: str, where: str,
+                 extra: Mapping[str, frozenset[str]] | None = None) -> Answer:
+    """Interpret one decoded protocol answer (subprocess line or offline file), strictly.
 
-    Floats, booleans and strings are kept as they are, so the comparison reports them.
+    A JSON object with the string ``id`` of the request and exactly one of ``outputs``
+    (an object), ``reject`` (a string, with an optional string ``message``) or ``error``
+    (a string), and no other key. Another ``id`` is ``garbage`` (the stream is out of
+    step); anything else that breaks the form is ``malformed`` with the reason. ``extra``
+    adds answer kinds (a private protocol's).
     """
-    if isinstance(value, dict):
-        return {str(k): _normalize(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_normalize(v) for v in value]
-    tolist = getattr(value, "tolist", None)
-    if callable(tolist) and not isinstance(value, (int, float, str, bool)):
-        return _normalize(tolist())
-    if isinstance(value, (bool, float, str)) or value is None:
-        return value
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, SupportsIndex):
-        return operator.index(value)
-    return repr(value)
-
-
-def parse_answer(obj: object, vid: str, where: str) -> Answer:
-    """Interpret one decoded protocol answer (subprocess line or offline file)."""
     if not isinstance(obj, dict):
         return Answer("garbage", message=f"{where}: expected a JSON object, got "
                       f"{type(obj).__name__}")
-    if "id" in obj and obj["id"] != vid:
-        return Answer("garbage", message=f"{where}: answer for id {obj['id']!r}, expected {vid!r}")
-    if "outputs" in obj:
-        if not isinstance(obj["outputs"], dict):
-            return Answer("garbage", message=f"{where}: field outputs: expected an object, got "
-                          f"{type(obj['outputs']).__name__}")
-        return Answer("outputs", outputs=obj["outputs"])
-    if "reject" in obj:
-        cls = obj["reject"]
-        if not isinstance(cls, str):
-            return Answer("garbage", message=f"{where}: field reject: expected one of "
-                          f"{list(REJECT_CLASSES)}, got {cls!r}")
-        return Answer("reject", reject=cls, message=str(obj.get("message", "")))
-    if "error" in obj:
-        return Answer("error", message=f"{where}: the backend reported an error: {obj['error']}")
-    return Answer("garbage", message=f"{where}: an answer needs 'outputs', 'reject' or 'error'; "
-                  f"got keys {sorted(obj)}")
+    kinds = {**ANSWER_KEYS, **(extra or {})}
+    if "id" not in obj:
+        return Answer("malformed", message=f"{where}: the answer has no 'id' (expected {vid!r})")
+    if obj["id"] != vid:
+        return Answer("garbage", message=f"{where}: answer for id "
+                      f"{clip(json.dumps(obj['id']), 120)}, expected {vid!r}")
+    present = [k for k in kinds if k in obj]
+    if len(present) != 1:
+        what = "none" if not present else " and ".join(repr(k) for k in present)
+        return Answer("malformed", message=f"{where}: an answer carries exactly one of "
+                      f"{', '.join(repr(k) for k in kinds)}; got {what}")
+    kind = present[0]
+    unknown = sorted(set(obj) - kinds[kind])
+    if unknown:
+        return Answer("malformed", message=f"{where}: unknown field(s) "
+                      f"{clip(repr(unknown), 200)} in a {kind!r} answer (allowed: "
+                      f"{sorted(kinds[kind])})")
+    value = obj[kind]
+    if kind == "outputs":
+        if not isinstance(value, dict):
+            return Answer("malformed", message=f"{where}: field outputs: expected an object, "
+                          f"got {type(value).__name__}")
+        return Answer("outputs", outputs=value)
+    if not isinstance(value, str):
+        return Answer("malformed", message=f"{where}: field {kind}: expected a string, got "
+                      f"{clip(json.dumps(value), 80)}")
+    if kind == "reject":
+        message = obj.get("message", "")
+        if not isinstance(message, str):
+            return Answer("malformed", message=f"{where}: field message: expected a string, "
+                          f"got {type(message).__name__}")
+        return Answer("reject", reject=clip(value, 80), message=clip(message))
+    if kind == "error":
+        return Answer("error", message=f"{where}: the backend reported an error: {clip(value)}")
+    return Answer(kind, message=clip(value))
 
 
 # --- in process -------------------------------------------------------------------------
 
 
 class InProcess:
-    """A Python :class:`Backend` called in a worker thread with a per-call timeout.
+    """A trusted Python :class:`Backend` (the reference, a mutant of the catalog) called in
+    the runner's process, in a worker thread with a per-call timeout.
 
     A call that does not return in time is abandoned (its daemon thread is left
     behind) and a fresh worker serves the next vector.
@@ -214,15 +214,15 @@ class InProcess:
 
     def _invoke(self, vector: Mapping[str, JSON]) -> Answer:
         try:
-            out = self.backend.run(str(vector["op"]), _copy(vector["config"]),
-                                   _copy(vector["inputs"]))
+            out = self.backend.run(str(vector["op"]), copy_json(vector["config"]),
+                                   copy_json(vector["inputs"]))
         except Rejected as exc:
-            return Answer("reject", reject=exc.cls, message=exc.message)
+            return Answer("reject", reject=clip(str(exc.cls), 80), message=clip(str(exc.message)))
         except Unsupported as exc:
-            return Answer("error", message=f"the backend does not support this: {exc}")
+            return Answer("error", message=clip(f"the backend does not support this: {exc}"))
         except Exception as exc:  # the backend's own failure: reported, never raised
-            return Answer("crash", message=f"the backend raised {type(exc).__name__}: {exc}")
-        norm = _normalize(out)
+            return Answer("crash", message=clip(f"the backend raised {type(exc).__name__}: {exc}"))
+        norm = normalize_outputs(out)
         if not isinstance(norm, dict):
             return Answer("garbage", message=f"run() returned {type(out).__name__}, expected a "
                           "dict of outputs")
@@ -260,170 +260,278 @@ class InProcess:
 
 
 class SubprocessBackend:
-    """An executable speaking JSON lines (spec/11-backend-protocol.md, "JSON lines")."""
+    """An executable speaking JSON lines (spec/11-backend-protocol.md, "JSON lines").
+
+    The child runs in its own session through :class:`LineProcess` (every read, write
+    and shutdown bounded, the whole process group killed); after a crash, a timeout or a
+    garbled answer it is killed and started again for the next vector, and after
+    :data:`MAX_CONSECUTIVE_RESTARTS` such failures in a row it is given up.
+    """
 
     kind = "exec"
+    extra_answers: ClassVar[Mapping[str, frozenset[str]]] = {}
+    """Answer kinds beyond spec/11's (the Python worker's ``crash``)."""
+    start_counts: ClassVar[bool] = True
+    """Whether starting the process counts toward the per-vector timeout (spec/11: it does
+    for a port; a Python worker's start-up is the tool's, bounded by LOAD_TIMEOUT)."""
 
-    def __init__(self, argv: list[str], timeout: float | None, name: str | None = None) -> None:
+    def __init__(self, argv: list[str], timeout: float | None, name: str | None = None,
+                 limits: ProcessLimits = ANSWER_LIMITS) -> None:
         if not argv:
             raise ValueError("exec backend: empty command")
         self.argv = argv
         self.timeout = timeout
+        self.limits = limits
         self.name = name or shlex.join(argv)
-        self.proc: subprocess.Popen[bytes] | None = None
-        self._lines: queue.Queue[bytes | None] = queue.Queue()
-        self._stderr: collections.deque[str] = collections.deque()
-        self._stderr_len = 0
-        self._stderr_total = 0
-        self._lock = threading.Lock()
+        self.proc: LineProcess | None = None
         self.starts = 0
         self.failures_in_a_row = 0
         self.start_error: str | None = None
         self.gave_up: str | None = None
         """Set when the backend is no longer restarted (a run-level problem)."""
+        self._stderr_before = ""
+        """The stderr tail of processes already ended (the live one's is added to it)."""
 
-    # stderr bookkeeping
-    def _pump_stderr(self, stream: Any) -> None:
-        with contextlib.suppress(OSError, ValueError):  # the stream closed under us
-            for raw in iter(stream.readline, b""):
-                text = raw.decode("utf-8", errors="replace")
-                with self._lock:
-                    self._stderr.append(text)
-                    self._stderr_len += len(text)
-                    self._stderr_total += len(text)
-                    while self._stderr_len > STDERR_KEEP and len(self._stderr) > 1:
-                        self._stderr_len -= len(self._stderr.popleft())
+    def _spawn(self) -> LineProcess:
+        """Start a new child (StartError when it cannot run)."""
+        return LineProcess.spawn(self.argv, self.limits)
 
-    def _pump_stdout(self, stream: Any, lines: queue.Queue[bytes | None]) -> None:
-        with contextlib.suppress(OSError, ValueError):  # the stream closed under us
-            for raw in iter(stream.readline, b""):
-                lines.put(raw)
-        lines.put(None)
+    def _ready(self, proc: LineProcess, deadline: float | None) -> str | None:
+        """Wait for the child to be ready; an error text, or None (exec: nothing to wait for)."""
+        return None
 
     def stderr_tail(self) -> str:
         """The last :data:`STDERR_KEEP` characters the backend wrote to stderr."""
-        with self._lock:
-            return "".join(self._stderr)
+        live = self.proc.stderr_tail() if self.proc is not None else ""
+        return (self._stderr_before + live)[-STDERR_KEEP:]
 
-    def _stderr_since(self, mark: int) -> str:
-        with self._lock:
-            text = "".join(self._stderr)
-            new = self._stderr_total - mark
-        return text[-new:] if new > 0 else ""
-
-    def _start(self) -> None:
+    def _start(self, deadline: float | None) -> None:
         self.starts += 1
-        self._lines = queue.Queue()
         try:
-            self.proc = subprocess.Popen(
-                self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE, start_new_session=True)
-        except OSError as exc:
+            self.proc = self._spawn()
+        except StartError as exc:
             self.proc = None
-            self.start_error = f"cannot start {self.name!r}: {exc.strerror or exc}"
+            self.start_error = str(exc.strerror or exc)
             return
-        self.start_error = None
-        threading.Thread(target=self._pump_stdout, args=(self.proc.stdout, self._lines),
-                         daemon=True).start()
-        threading.Thread(target=self._pump_stderr, args=(self.proc.stderr,),
-                         daemon=True).start()
+        self.start_error = self._ready(self.proc, deadline)
+        if self.start_error is not None:
+            self._kill()
 
     def _kill(self) -> None:
         proc, self.proc = self.proc, None
         if proc is None:
             return
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGKILL)  # the session this backend started
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=5)
-        for stream in (proc.stdin, proc.stdout, proc.stderr):
-            if stream is not None:
-                with contextlib.suppress(OSError):
-                    stream.close()
+        proc.kill()
+        self._stderr_before = (self._stderr_before + proc.stderr_tail())[-STDERR_KEEP:]
 
     def _fail(self, answer: Answer) -> Answer:
         self.failures_in_a_row += 1
         self._kill()
         return answer
 
+    @staticmethod
+    def _left(deadline: float | None) -> float | None:
+        return None if deadline is None else max(0.0, deadline - time.monotonic())
+
     def call(self, vector: Mapping[str, JSON]) -> Answer:
         """Send one request and wait for its line; restart the process after any failure."""
         if self.failures_in_a_row >= MAX_CONSECUTIVE_RESTARTS:
             if self.gave_up is None:
-                self.gave_up = (f"exec backend {self.name!r}: failed {self.failures_in_a_row} "
-                                "times in a row without one good answer; it was not restarted "
-                                "and the remaining vectors count as crash (see the first "
-                                "failures for the cause)")
+                self.gave_up = (f"{self.kind} backend {self.name!r}: failed "
+                                f"{self.failures_in_a_row} times in a row without one good "
+                                "answer; it was not restarted and the remaining vectors count "
+                                "as crash (see the first failures for the cause)")
             return Answer("crash", message=f"not restarted: the backend failed "
                           f"{self.failures_in_a_row} times in a row")
-        if self.proc is None or self.proc.poll() is not None:
-            if self.proc is not None:
-                self._kill()
-            self._start()
-        if self.proc is None or self.proc.stdin is None:
-            self.failures_in_a_row += 1
-            return Answer("crash", message=self.start_error or "cannot start the backend")
         vid = str(vector["id"])
+        wait = f"{self.timeout:g} s" if self.timeout else ""
+        deadline = time.monotonic() + self.timeout if self.timeout else None
+        if self.proc is not None and self.proc.poll() is not None:
+            self._kill()
+        if self.proc is None:
+            self._start(deadline)
+            if not self.start_counts and self.timeout:  # the worker's own start-up
+                deadline = time.monotonic() + self.timeout
+        proc = self.proc
+        if proc is None:
+            self.failures_in_a_row += 1
+            return Answer("crash", message=self.start_error or "cannot start the backend",
+                          stderr=self._stderr_before[-4000:])
         request = {"config": vector["config"], "id": vid, "inputs": vector["inputs"],
                    "op": vector["op"]}
-        line = (json.dumps(request, separators=(",", ":")) + "\n").encode("utf-8")
-        mark = self._stderr_total
-        try:
-            self.proc.stdin.write(line)
-            self.proc.stdin.flush()
-        except (BrokenPipeError, OSError):
-            rc = self.proc.poll()
-            time.sleep(0.05)
-            return self._fail(Answer("crash", message=f"the backend exited (status {rc}) "
-                                     "before reading the request",
-                                     stderr=self._stderr_since(mark)))
-        try:
-            raw = self._lines.get(timeout=self.timeout or None)
-        except queue.Empty:
-            return self._fail(Answer("timeout", message=f"no answer within {self.timeout:g} s; "
-                                     "the backend was killed and restarted",
-                                     stderr=self._stderr_since(mark)))
-        if raw is None:
-            rc = None
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                rc = self.proc.wait(timeout=2)
-            time.sleep(0.05)
-            return self._fail(Answer("crash", message=f"the backend exited (status {rc}) "
-                                     "without answering; it was restarted",
-                                     stderr=self._stderr_since(mark)))
-        text = raw.decode("utf-8", errors="replace").rstrip("\r\n").removeprefix(BOM)
-        shown = text if len(text) <= 200 else text[:200] + f"... ({len(text)} characters)"
-        try:
-            obj = json.loads(text)
-        except json.JSONDecodeError as exc:
-            return self._fail(Answer("garbage", message=f"the answer line is not JSON "
-                                     f"({exc.msg}): {shown!r}; stdout carries answer lines "
-                                     "only (write logs to stderr); the backend was restarted",
-                                     stderr=self._stderr_since(mark)))
-        answer = parse_answer(obj, vid, "answer")
+        line = json.dumps(request, separators=(",", ":")).encode("utf-8")
+        mark = proc.stderr_total
+        sent = proc.send_line(line, self._left(deadline))
+        if sent == "closed":
+            proc.wait_exit(0.5)
+            return self._fail(Answer("crash", message=f"the backend {proc.status()} before "
+                                     f"reading the request for {vid}; it was restarted",
+                                     stderr=proc.stderr_since(mark)))
+        if sent == "timeout":
+            return self._fail(Answer("timeout", message=f"the request for {vid} could not be "
+                                     f"written within {wait}: the backend does not read its "
+                                     "stdin; it was killed and restarted",
+                                     stderr=proc.stderr_since(mark)))
+        got = proc.read_line(self._left(deadline))
+        if got.kind == "timeout":
+            hint = ("nothing arrived on stdout: does the port flush stdout after each answer?"
+                    if got.size == 0 else f"{got.size} bytes arrived without a line end "
+                    "(each answer ends with \\n)")
+            return self._fail(Answer("timeout", message=f"no answer to {vid} within {wait}; "
+                                     f"{hint}; the backend was killed and restarted",
+                                     stderr=proc.stderr_since(mark)))
+        if got.kind == "eof":
+            proc.wait_exit(1.0)
+            return self._fail(Answer("crash", message=f"the backend closed its stdout without "
+                                     f"answering {vid} and {proc.status()}; it was restarted",
+                                     stderr=proc.stderr_since(mark)))
+        if got.kind == "overlong":
+            return self._fail(Answer("garbage", message=f"the answer to {vid} passed "
+                                     f"{self.limits.max_line} bytes without a line end and was "
+                                     "not read further; the backend was restarted",
+                                     stderr=proc.stderr_since(mark)))
+        answer = decode_answer(got.data, vid, self.extra_answers)
+        answer.stderr = proc.stderr_since(mark)
         if answer.kind == "garbage":
-            answer.message += f": {shown!r}; the backend was restarted"
+            answer.message += "; the backend was restarted"
             return self._fail(answer)
         self.failures_in_a_row = 0
         return answer
 
     def close(self) -> None:
-        """Close stdin (asking the backend to exit), then kill it if it does not."""
-        proc = self.proc
-        if proc is None:
-            return
-        if proc.stdin is not None:
-            with contextlib.suppress(OSError):
-                proc.stdin.close()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=5)
-        self._kill()
+        """Close stdin (asking the backend to exit), then kill its group if it does not."""
+        proc, self.proc = self.proc, None
+        if proc is not None:
+            proc.close()
+            self._stderr_before = (self._stderr_before + proc.stderr_tail())[-STDERR_KEEP:]
+
+
+def decode_answer(raw: bytes, vid: str,
+                  extra: Mapping[str, frozenset[str]] | None = None) -> Answer:
+    """One answer line (without its newline) as an :class:`Answer`: a line that is not UTF-8
+    JSON is ``garbage``; one past the structure bounds (:data:`ANSWER_JSON`) or off the form
+    of spec/11 is ``malformed``."""
+    text = raw.removesuffix(b"\r")
+    if text.startswith(BOM.encode("utf-8")):
+        text = text[len(BOM.encode("utf-8")):]
+    shown = clip(text.decode("utf-8", errors="replace"), 200)
+    try:
+        text.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return Answer("garbage", message=f"the answer line is not UTF-8 ({exc.reason} at byte "
+                      f"{exc.start}): {shown!r}")
+    try:
+        strictjson.check_bounds(text, ANSWER_JSON)
+    except ValueError as exc:
+        return Answer("malformed", message=f"answer: {exc}")
+    try:
+        obj = strictjson.loads(text, ANSWER_JSON)
+    except ValueError as exc:
+        reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+        return Answer("garbage", message=f"the answer line is not JSON ({reason}): {shown!r}; "
+                      "stdout carries answer lines only (write logs to stderr)")
+    answer = parse_answer(obj, vid, "answer", extra)
+    if answer.kind == "garbage":
+        answer.message += f": {shown!r}"
+    return answer
+
+
+def worker_handshake(proc: LineProcess, wait: float, what: str) -> str | None:
+    """Read a Python worker's first line (conformance/runner/pyworker.py) within ``wait``
+    seconds; None when the backend is ready, else why not."""
+    got = proc.read_line(wait)
+    if got.kind == "line":
+        try:
+            hello = strictjson.loads(got.data, ANSWER_JSON)
+        except ValueError:
+            hello = None
+        if isinstance(hello, dict) and isinstance(hello.get("ready"), str):
+            return None
+        if isinstance(hello, dict) and isinstance(hello.get("load_error"), str):
+            return clip(hello["load_error"])
+        return f"{what}: the worker wrote {clip(repr(got.data), 200)} instead of its greeting"
+    if got.kind == "timeout":
+        return f"{what}: not loaded within {wait:g} s"
+    if got.kind == "overlong":
+        return f"{what}: the worker wrote a line longer than {proc.limits.max_line} bytes"
+    proc.wait_exit(1.0)
+    tail = proc.stderr_tail().strip().splitlines()[-3:]
+    return (f"{what}: the worker {proc.status()} while loading it"
+            + (f": {clip(' | '.join(tail), 1000)}" if tail else ""))
+
+
+class PythonWorker(SubprocessBackend):
+    """A Python backend (``python:MODULE:ATTR``) run in a worker process
+    (``python -m conformance.runner.pyworker``) and driven like an exec backend; a
+    ``crash`` answer (an exception the backend raised) fails its vector and the worker
+    serves the next one."""
+
+    kind = "python"
+    extra_answers: ClassVar[Mapping[str, frozenset[str]]] = {
+        "crash": frozenset({"id", "crash"})}
+    start_counts: ClassVar[bool] = False
+
+    def __init__(self, spec: str, timeout: float | None,
+                 limits: ProcessLimits = ANSWER_LIMITS) -> None:
+        super().__init__([sys.executable, "-m", "conformance.runner.pyworker", spec], timeout,
+                         name=f"python:{spec}", limits=limits)
+        self.spec = spec
+
+    def _ready(self, proc: LineProcess, deadline: float | None) -> str | None:
+        return worker_handshake(proc, LOAD_TIMEOUT, f"python backend {self.spec!r}")
+
+    def open(self) -> None:
+        """Start the worker now; BackendSpecError when the backend cannot be loaded."""
+        self._start(None)
+        if self.proc is None:
+            raise BackendSpecError(self.start_error or f"python backend {self.spec!r}: cannot "
+                                   "start the worker")
+
+
+class ForkedBackend(SubprocessBackend):
+    """A :class:`Backend` object served from a forked child (``conformance.api.check(obj)``):
+    each (re)start forks a fresh copy of the object as it is in the caller, so nothing the
+    backend does (exit, hang, state) reaches the caller. POSIX only."""
+
+    kind = "python"
+    extra_answers: ClassVar[Mapping[str, frozenset[str]]] = PythonWorker.extra_answers
+    start_counts: ClassVar[bool] = False
+
+    def __init__(self, backend: Backend, timeout: float | None,
+                 limits: ProcessLimits = ANSWER_LIMITS) -> None:
+        name = str(getattr(backend, "name", type(backend).__name__))
+        super().__init__(["<fork>"], timeout, name=name, limits=limits)
+        self.backend = backend
+
+    def _spawn(self) -> LineProcess:
+        for stream in (sys.stdout, sys.stderr):  # nothing buffered may be written twice
+            with contextlib.suppress(Exception):
+                stream.flush()
+        return LineProcess.fork(fork_target(self.backend), self.limits)
+
+    def _ready(self, proc: LineProcess, deadline: float | None) -> str | None:
+        return worker_handshake(proc, LOAD_TIMEOUT, f"python backend {self.name!r}")
 
 
 # --- offline ----------------------------------------------------------------------------
+
+
+MAX_RESULTS_BYTES = 256 * 1024 * 1024
+"""Largest offline ``results.json`` read."""
+
+MAX_RESULT_BYTES = ANSWER_LIMITS.max_line
+"""Largest offline ``<id>.json`` or ``*.out.hex`` read (as large as an answer line)."""
+
+MAX_REJECT_BYTES = 1024
+"""Largest offline ``reject.txt`` read."""
+
+RESULTS_JSON = strictjson.JsonLimits(max_depth=ANSWER_JSON.max_depth + 2,
+                                     max_digits=ANSWER_JSON.max_digits)
+"""Bounds on ``results.json``: answers nested in a list in an object."""
+
+
+def _no_bom(raw: bytes) -> bytes:
+    return raw.removeprefix(BOM.encode("utf-8"))
 
 
 class OfflineBackend:
@@ -449,9 +557,13 @@ class OfflineBackend:
         rfile = root / "results.json"
         if rfile.exists():
             try:
-                data = json.loads(rfile.read_text(encoding="utf-8-sig"))
-            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-                self.load_error = f"{rfile}: cannot read: {exc}"
+                data = strictjson.loads(_no_bom(read_bounded(rfile, MAX_RESULTS_BYTES)),
+                                        RESULTS_JSON)
+            except OSError as exc:
+                self.load_error = f"{rfile}: cannot read: {exc.strerror or exc}"
+                return
+            except ValueError as exc:
+                self.load_error = clip(f"{rfile}: not a readable JSON file: {exc}")
                 return
             if isinstance(data, dict) and isinstance(data.get("results"), list):
                 data = data["results"]
@@ -478,15 +590,24 @@ class OfflineBackend:
                           "outputs, not a port's results; write results to another directory")
         rej = d / "reject.txt"
         if rej.exists():
-            return Answer("reject", reject=rej.read_text(encoding="utf-8-sig").strip())
+            try:
+                cls = _no_bom(read_bounded(rej, MAX_REJECT_BYTES)).decode("utf-8").strip()
+            except (OSError, ValueError) as exc:
+                reason = (f"not UTF-8 text ({exc.reason})" if isinstance(exc, UnicodeDecodeError)
+                          else str(exc))
+                return Answer("garbage", message=clip(f"{rej}: {reason}"))
+            return Answer("reject", reject=clip(cls, 80))
         shapes = vector["shapes"]["outputs"]
         outputs: dict[str, JSON] = {}
         for f in sorted(d.glob("*.out.hex")):
             name = f.name[: -len(".out.hex")]
             try:
+                if not f.is_file() or f.stat().st_size > MAX_RESULT_BYTES:
+                    return Answer("garbage", message=f"{f}: not a regular file of at most "
+                                  f"{MAX_RESULT_BYTES} bytes; not read")
                 vals = read_hex(f)
-            except ExportError as exc:
-                return Answer("garbage", message=str(exc))
+            except (OSError, ExportError) as exc:
+                return Answer("garbage", message=clip(str(exc)))
             outputs[name] = vals[0] if shapes.get(name) == [] and len(vals) == 1 else vals
         if not outputs:
             return Answer("missing", message=f"{d}: neither reject.txt nor any *.out.hex")
@@ -507,9 +628,17 @@ class OfflineBackend:
             f = base / f"{vid}.json"
             if f.exists():
                 try:
-                    obj = json.loads(f.read_text(encoding="utf-8-sig"))
-                except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-                    return Answer("garbage", message=f"{f}: not JSON: {exc}")
+                    raw = _no_bom(read_bounded(f, MAX_RESULT_BYTES))
+                except (OSError, ValueError) as exc:
+                    return Answer("garbage", message=clip(f"{f}: cannot read: {exc}"))
+                try:
+                    strictjson.check_bounds(raw, ANSWER_JSON)
+                except ValueError as exc:
+                    return Answer("malformed", message=f"{f}: {exc}")
+                try:
+                    obj = strictjson.loads(raw, ANSWER_JSON)
+                except ValueError as exc:
+                    return Answer("garbage", message=clip(f"{f}: not JSON: {exc}"))
                 return parse_answer(obj, vid, str(f))
             if (base / vid).is_dir():
                 return self._plain(base / vid, vector)
@@ -525,52 +654,6 @@ class OfflineBackend:
 
 
 # --- parsing --backend ------------------------------------------------------------------
-
-
-class BackendSpecError(ValueError):
-    """A ``--backend`` value that names no usable backend."""
-
-
-def _load_python(spec: str) -> Backend:
-    parts = spec.split(":")
-    if len(parts) != 2 or not all(parts):
-        raise BackendSpecError(f"python backend {spec!r}: expected python:MODULE:ATTR "
-                               "(MODULE a module name or a .py file)")
-    mod_name, attr = parts
-    try:
-        if mod_name.endswith(".py"):
-            path = Path(mod_name)
-            mspec = importlib.util.spec_from_file_location(path.stem, path)
-            if mspec is None or mspec.loader is None:
-                raise BackendSpecError(f"python backend: cannot load {path}")
-            module = importlib.util.module_from_spec(mspec)
-            mspec.loader.exec_module(module)
-        else:
-            if os.getcwd() not in sys.path:
-                sys.path.insert(0, os.getcwd())
-            module = importlib.import_module(mod_name)
-    except BackendSpecError:
-        raise
-    except Exception as exc:
-        raise BackendSpecError(f"python backend: cannot import {mod_name!r}: "
-                               f"{type(exc).__name__}: {exc}") from None
-    if not hasattr(module, attr):
-        raise BackendSpecError(f"python backend: module {mod_name!r} has no attribute {attr!r}")
-    obj = getattr(module, attr)
-    if isinstance(obj, type) or (callable(obj) and not hasattr(obj, "run")):
-        try:
-            obj = obj()
-        except Exception as exc:
-            raise BackendSpecError(f"python backend: {mod_name}:{attr}() failed: "
-                                   f"{type(exc).__name__}: {exc}") from None
-    if not callable(getattr(obj, "run", None)):
-        raise BackendSpecError(f"python backend: {mod_name}:{attr} has no run(op, config, "
-                               "inputs) method")
-    if not hasattr(obj, "name"):
-        with contextlib.suppress(AttributeError):
-            obj.name = f"{mod_name}:{attr}"
-    backend: Backend = obj
-    return backend
 
 
 def _check_executable(program: str, spec: str) -> None:
@@ -598,8 +681,9 @@ def open_backend(spec: str, timeout: float | None) -> Executor:
         raise BackendSpecError(f"--backend {spec!r}: expected reference, python:MODULE:ATTR, "
                                "exec:'COMMAND ARGS' or offline:DIR")
     if kind == "python":
-        py = InProcess(_load_python(rest), timeout)
-        return py
+        worker = PythonWorker(rest, timeout)
+        worker.open()
+        return worker
     if kind == "exec":
         try:
             argv = shlex.split(rest)

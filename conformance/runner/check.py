@@ -1,19 +1,22 @@
 """The conformance runner (spec/12-conformance-levels.md).
 
-``run(options, executor)`` loads the vectors through the manifest (hashes, lint,
-counts), selects them (include/exclude globs over id, operator and suite), runs
-each selected vector twice, the second pass in reverse order, judges every
-answer exactly against the expected result, applies the expected-failure list
-and decides the verdict:
+``run(options, executor)`` loads the vectors through the manifest exactly as
+``sorbet-ref vectors verify`` checks them (hashes, lint, counts, totals,
+COVERAGE.md), identifies the suite against the published one pinned in the
+package (conformance/vectors/identity.py), selects vectors (include/exclude globs
+over id, operator and suite), runs each selected vector twice, the second pass in
+reverse order, judges every answer exactly against the expected result, applies
+the expected-failure list and decides the verdict:
 
-- PASS only when every selected vector passed in both passes (or is listed as an
-  expected failure with a reason), nothing the manifest declares is missing or
-  unreadable, no suite is only partly selected, and at least one vector ran;
-- otherwise FAIL, or INCOMPLETE when the only defect is a partial selection.
+- PASS only when every selected vector passed in both passes (or is a waived
+  negative vector), nothing the manifest declares is missing or unreadable, no
+  suite is only partly selected, something passed, and the suite is the published
+  one or an unchanged subset of its files;
+- INCOMPLETE for a partial selection or a single pass (``--once``); WAIVED when
+  valid vectors were waived (their suites support no claim); UNPUBLISHED (exit 3)
+  when everything passed on a suite that is not the published one; otherwise FAIL.
 
-A run with one pass (``--once``, for debugging) says in its notes that the state
-check of the second pass was skipped.
-
+An interrupt or a defect of the runner at any stage keeps the results so far.
 Integers are compared exactly; a float, a boolean or a string where an integer
 is expected is a malformed answer, never "close enough".
 """
@@ -30,9 +33,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from conformance import strictjson
 from conformance.operators import OPS, REJECT_CLASSES
-from conformance.runner.backends import Answer, Executor
-from conformance.vectors.manifest import MANIFEST, load_vectors
+from conformance.runner.backends import Answer, Executor, clip
+from conformance.vectors.identity import PinError, SuiteIdentity, identify
+from conformance.vectors.manifest import MANIFEST, MAX_MANIFEST_BYTES, Loaded, read_bounded
+from conformance.vectors.release import verified_vectors
 from reference.version import SPEC_VERSION
 
 JSON = Any
@@ -51,6 +57,9 @@ FAIL_STATUSES = ("mismatch", "not_rejected", "wrong_reject_class", "unexpected_r
 NO_SECOND_PASS = ("crash", "timeout", "not_run")
 """Pass-one statuses not retried in pass two (already failures, and slow to repeat)."""
 
+EXIT_UNPUBLISHED = 3
+"""Exit code of a run in which everything passed on a suite that is not the published one."""
+
 BACKEND_FAILURES = ("crash", "timeout", "garbage", "error")
 """Answer kinds that are a failure of the backend rather than an answer to judge; one that
 only happens in the second pass is reported as itself, not as ``inconsistent``."""
@@ -58,23 +67,57 @@ only happens in the second pass is reported as itself, not as ``inconsistent``."
 
 @dataclass(frozen=True)
 class XfailEntry:
-    """An expected failure: a vector id or a glob over id/op/suite, with the reason."""
+    """An expected failure (spec/12, "Expected failures"): one vector id, or a glob over
+    id, operator and suite, with the reason; ``negative`` limits it to the vectors that
+    expect a rejection (the waiver of a port that validates nothing)."""
 
     pattern: str
     reason: str
+    negative: bool = False
+    is_id: bool = False
+    """Whether the entry names one vector (``id``) rather than a glob (``pattern``)."""
+
+    def __post_init__(self) -> None:
+        if not self.pattern:
+            raise ValueError("XfailEntry: the id or pattern must not be empty")
+        if not self.reason.strip():
+            raise ValueError(f"XfailEntry {self.pattern!r}: the reason must not be empty")
+
+    @property
+    def covers_anything(self) -> bool:
+        """Whether the glob is made of wildcards only (``*``, ``?*``...): it names nothing."""
+        return not self.is_id and not self.pattern.strip("*?")
+
+    def matches(self, vid: str, op: str, suite: str, expect: str) -> bool:
+        """Whether this entry waives the vector."""
+        if self.negative and not expect.startswith("reject"):
+            return False
+        if self.is_id:
+            return vid == self.pattern
+        return _matches([self.pattern], vid, op, suite)
+
+    def describe(self) -> str:
+        """The entry as the reports show it."""
+        what = f"id {self.pattern}" if self.is_id else f"pattern {self.pattern!r}"
+        return what + (" (negative vectors only)" if self.negative else "")
 
 
 class XfailFileError(ValueError):
     """An unreadable or malformed ``--xfail`` file (names the file and entry)."""
 
 
+MAX_XFAIL_BYTES = 4 * 1024 * 1024
+"""Largest --xfail file read."""
+
+
 def load_xfail(path: Path) -> list[XfailEntry]:
-    """Read an xfail file: a JSON list of ``{"id" or "pattern": ..., "reason": ...}``."""
+    """Read an xfail file: a JSON list of ``{"id" or "pattern": ..., "reason": ...,
+    "negative": bool (optional)}``; an entry whose pattern is wildcards only is refused."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = strictjson.loads(read_bounded(path, MAX_XFAIL_BYTES))
     except OSError as exc:
         raise XfailFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except ValueError as exc:
         raise XfailFileError(f"{path}: malformed JSON: {exc}") from None
     if not isinstance(data, list):
         raise XfailFileError(f"{path}: expected a JSON list of {{id|pattern, reason}}")
@@ -82,17 +125,35 @@ def load_xfail(path: Path) -> list[XfailEntry]:
     for n, e in enumerate(data):
         if not isinstance(e, dict):
             raise XfailFileError(f"{path}: entry {n}: expected an object")
-        pat = e.get("id", e.get("pattern"))
+        if ("id" in e) == ("pattern" in e):
+            raise XfailFileError(f"{path}: entry {n}: needs exactly one of 'id' and 'pattern'")
+        is_id = "id" in e
+        pat = e["id"] if is_id else e["pattern"]
         reason = e.get("reason")
+        negative = e.get("negative", False)
         if not isinstance(pat, str) or not pat:
             raise XfailFileError(f"{path}: entry {n}: needs a non-empty 'id' or 'pattern'")
+        shown = pat[:80]
         if not isinstance(reason, str) or not reason.strip():
-            raise XfailFileError(f"{path}: entry {n} ({pat}): needs a non-empty 'reason'")
-        unknown = sorted(set(e) - {"id", "pattern", "reason"})
+            raise XfailFileError(f"{path}: entry {n} ({shown}): needs a non-empty 'reason'")
+        if not isinstance(negative, bool):
+            raise XfailFileError(f"{path}: entry {n} ({shown}): field negative: expected true "
+                                 "or false")
+        unknown = sorted(set(e) - {"id", "pattern", "reason", "negative"})
         if unknown:
-            raise XfailFileError(f"{path}: entry {n} ({pat}): unknown field(s) {unknown}")
-        out.append(XfailEntry(pat, reason))
+            raise XfailFileError(f"{path}: entry {n} ({shown}): unknown field(s) {unknown}")
+        entry = XfailEntry(pat, reason[:MAX_REASON], negative, is_id)
+        if entry.covers_anything and not negative:
+            raise XfailFileError(f"{path}: entry {n}: pattern {shown!r} names no vector, it "
+                                 "covers everything; list what is expected to fail (ids, "
+                                 "suites or operators), or use \"negative\": true to waive the "
+                                 "rejections")
+        out.append(entry)
     return out
+
+
+MAX_REASON = 500
+"""Characters of an xfail reason kept."""
 
 
 @dataclass
@@ -166,6 +227,16 @@ class Result:
     aborted: str | None = None
     manifest_sha256: str | None = None
     """SHA-256 of the manifest.json the run used (pins the vectors; None when unreadable)."""
+    identity: SuiteIdentity | None = None
+    """Whether the vectors are the published suite (None: no manifest could be read)."""
+    waived_valid: list[str] = field(default_factory=list)
+    """Ids of valid vectors waived by --xfail (their suites support no claim)."""
+    waived_negative: list[str] = field(default_factory=list)
+    """Ids of negative vectors waived by --xfail (no claim about rejections)."""
+    unclaimed_suites: list[str] = field(default_factory=list)
+    """Suites with a waived valid vector: not conformant, whatever else passed."""
+    universe: list[tuple[str, str, str, str]] = field(default_factory=list, repr=False)
+    """(id, op, suite, expect) of every loaded vector, selected or not (xfail matching)."""
 
     @property
     def selected(self) -> int:
@@ -233,7 +304,7 @@ def judge(vector: Mapping[str, JSON], answer: Answer) -> tuple[str, str,
                                                              list[str]]:
     """Status, message, mismatches, profile outputs returned, unknown outputs returned."""
     expected = vector["expected"]
-    if answer.kind in ("crash", "timeout", "garbage", "error", "missing"):
+    if answer.kind in ("crash", "timeout", "garbage", "error", "missing", "malformed"):
         return answer.kind, answer.message, [], [], []
     if "reject" in expected:
         want = expected["reject"]
@@ -317,20 +388,23 @@ def _outcome(entry: Mapping[str, JSON], data: Mapping[str, JSON], v: Mapping[str
     )
 
 
-def run(options: Options, executor: Executor | None,
-        progress: Callable[[str], None] | None = None,
-        backend_error: str | None = None, backend_spec: str = "") -> Result:
-    """Run the selected vectors against ``executor`` (None: it could not be opened)."""
-    start = time.monotonic()
-    res = Result(backend=executor.name if executor else backend_spec,
-                 backend_kind=executor.kind if executor else "unavailable",
-                 vectors_dir=str(options.vectors_dir), options=options)
-    loaded = load_vectors(options.vectors_dir)
-    res.problems.extend(loaded.problems)
+def _load(res: Result, options: Options) -> list[tuple[Outcome, Mapping[str, JSON]]]:
+    """Load and verify the vectors as ``sorbet-ref vectors verify`` does (manifest, hashes,
+    lint, counts, totals, COVERAGE.md), identify the suite, select; the work list."""
+    loaded: Loaded
+    loaded, problems = verified_vectors(options.vectors_dir)
+    res.problems.extend(problems)
     if loaded.manifest is not None:
-        with contextlib.suppress(OSError):
-            res.manifest_sha256 = hashlib.sha256(
-                (options.vectors_dir / MANIFEST).read_bytes()).hexdigest()
+        raw: bytes | None = None
+        with contextlib.suppress(OSError, ValueError):
+            raw = read_bounded(options.vectors_dir / MANIFEST, MAX_MANIFEST_BYTES)
+        if raw is not None:
+            res.manifest_sha256 = hashlib.sha256(raw).hexdigest()
+        try:
+            res.identity = identify(raw, [e for e in loaded.manifest["files"]
+                                          if isinstance(e, dict)])
+        except PinError as exc:
+            res.problems.append(str(exc))
     res.manifest_total = loaded.expected_total
     res.loaded_total = sum(len(d["vectors"]) for _, d in loaded.files)
     include, exclude = list(options.include), list(options.exclude)
@@ -342,11 +416,16 @@ def run(options: Options, executor: Executor | None,
 
     # vectors the manifest declares but that could not be loaded count as missing
     for e in loaded.bad_entries:
-        if selected("", str(e.get("op", "")), str(e.get("suite", ""))):
-            res.missing_total += int(e.get("vectors", 0)) if isinstance(
-                e.get("vectors"), int) else 0
+        count = e.get("vectors")
+        if (selected("", str(e.get("op", "")), str(e.get("suite", "")))
+                and isinstance(count, int) and not isinstance(count, bool) and count > 0):
+            res.missing_total += count
     work: list[tuple[Outcome, Mapping[str, JSON]]] = []
     for entry, data in loaded.files:
+        for v in data["vectors"]:
+            exp = v["expected"]
+            res.universe.append((v["id"], v["op"], data["suite"],
+                                 "reject" if "reject" in exp else "outputs"))
         picked = [v for v in data["vectors"] if selected(v["id"], v["op"], data["suite"])]
         if picked and len(picked) < len(data["vectors"]):
             res.partial_suites.append(str(data["suite"]))
@@ -356,61 +435,106 @@ def run(options: Options, executor: Executor | None,
             work.append((_outcome(entry, data, v, options.vectors_dir),
                          {**v, "_suite": data["suite"]}))
     res.outcomes = [o for o, _ in work]
-    if backend_error:
-        res.problems.append(backend_error)
-    load_error = getattr(executor, "load_error", None)
-    if isinstance(load_error, str) and load_error:
-        res.problems.append(load_error)
-    if executor is None:
-        for o in res.outcomes:
-            o.status, o.message = "not_run", backend_error or "no backend"
-        _finish(res, options, start)
-        return res
-    first: dict[str, Answer] = {}
+    return work
+
+
+def run(options: Options, executor: Executor | None,
+        progress: Callable[[str], None] | None = None,
+        backend_error: str | None = None, backend_spec: str = "") -> Result:
+    """Run the selected vectors against ``executor`` (None: it could not be opened).
+
+    Never raises for anything the vectors, the backend or an interrupt do: an interrupt
+    (KeyboardInterrupt, SIGTERM through the command) at any point, loading included,
+    keeps the results so far and marks the rest ``not_run``; an unexpected error of the
+    runner itself is a run-level problem with the results so far kept. The executor is
+    closed in every case."""
+    start = time.monotonic()
+    res = Result(backend=executor.name if executor else backend_spec,
+                 backend_kind=executor.kind if executor else "unavailable",
+                 vectors_dir=str(options.vectors_dir), options=options)
+    stage = "loading the vectors"
     try:
-        for n, (o, v) in enumerate(work):
-            answer = executor.call(v)
-            first[o.id] = answer
-            _apply(o, v, answer)
-            if progress and (n + 1) % 200 == 0:
-                progress(f"pass 1: {n + 1}/{len(work)} vectors")
-        if options.passes > 1:
-            for n, (o, v) in enumerate(reversed(work)):
-                if first[o.id].kind in NO_SECOND_PASS:
-                    continue
-                again = executor.call(v)
-                if again.kind in BACKEND_FAILURES and o.status == "pass":
-                    o.status = again.kind
-                    o.message = (f"second pass (reverse order): {again.message or again.kind}; "
-                                 "the first pass answered correctly")
-                    o.stderr = again.stderr or o.stderr
-                    o.inputs = {k: abbreviate(val) for k, val in v["inputs"].items()}
-                    o.config = dict(v["config"])
-                elif again.key() != first[o.id].key():
-                    _, msg2, _, _, _ = judge(v, again)
-                    note = (f"second pass (reverse order) answered differently: "
-                            f"{_describe(first[o.id])} then {_describe(again)}"
-                            f"{'; ' + msg2 if msg2 else ''}")
-                    if o.status == "pass":
-                        o.status, o.message = "inconsistent", note
-                    else:
-                        o.message = f"{o.message}; {note}"
-                    o.stderr = o.stderr or again.stderr
-                    o.inputs = {k: abbreviate(val) for k, val in v["inputs"].items()}
-                    o.config = dict(v["config"])
-                if progress and (n + 1) % 200 == 0:
-                    progress(f"pass 2: {n + 1}/{len(work)} vectors")
+        work = _load(res, options)
+        if backend_error:
+            res.problems.append(backend_error)
+        load_error = getattr(executor, "load_error", None)
+        if isinstance(load_error, str) and load_error:
+            res.problems.append(load_error)
+        if executor is None:
+            for o in res.outcomes:
+                o.status, o.message = "not_run", backend_error or "no backend"
+        else:
+            stage = "the first pass"
+            _passes(res, options, executor, work, progress)
     except KeyboardInterrupt:
         res.aborted = "interrupted"
-        res.problems.append("the run was interrupted; vectors not run are marked not_run")
+        res.problems.append(f"the run was interrupted during {stage}; vectors not run are "
+                            "marked not_run")
+    except (Exception, SystemExit) as exc:  # a defect of the runner: keep every result
+        res.problems.append(clip(f"the runner failed during {stage}: {type(exc).__name__}: "
+                                 f"{exc}; the results so far are kept"))
     finally:
-        res.stderr_tail = executor.stderr_tail()
-        executor.close()
+        if executor is not None:
+            _close(res, executor)
+    for o in res.outcomes:
+        if o.status == "not_run" and not o.message:
+            o.message = "not run: the run stopped before this vector"
     gave_up = getattr(executor, "gave_up", None)
     if isinstance(gave_up, str) and gave_up:
         res.problems.append(gave_up)
     _finish(res, options, start)
     return res
+
+
+def _close(res: Result, executor: Executor) -> None:
+    """Keep the stderr tail and close the executor; a failure to do so is a problem."""
+    try:
+        res.stderr_tail = executor.stderr_tail()
+        executor.close()
+    except (Exception, KeyboardInterrupt) as exc:
+        res.problems.append(clip(f"closing the backend failed: {type(exc).__name__}: {exc}"))
+        if isinstance(exc, KeyboardInterrupt):
+            res.aborted = "interrupted"
+
+
+def _passes(res: Result, options: Options, executor: Executor,
+            work: Sequence[tuple[Outcome, Mapping[str, JSON]]],
+            progress: Callable[[str], None] | None) -> None:
+    """Pass one in file order, pass two in reverse (spec/12, "The run", step 3)."""
+    first: dict[str, Answer] = {}
+    for n, (o, v) in enumerate(work):
+        answer = executor.call(v)
+        first[o.id] = answer
+        _apply(o, v, answer)
+        if progress and (n + 1) % 200 == 0:
+            progress(f"pass 1: {n + 1}/{len(work)} vectors")
+    if options.passes < 2:
+        return
+    for n, (o, v) in enumerate(reversed(work)):
+        if first[o.id].kind in NO_SECOND_PASS:
+            continue
+        again = executor.call(v)
+        if again.kind in BACKEND_FAILURES and o.status == "pass":
+            o.status = again.kind
+            o.message = (f"second pass (reverse order): {again.message or again.kind}; "
+                         "the first pass answered correctly")
+            o.stderr = again.stderr or o.stderr
+            o.inputs = {k: abbreviate(val) for k, val in v["inputs"].items()}
+            o.config = dict(v["config"])
+        elif again.key() != first[o.id].key():
+            _, msg2, _, _, _ = judge(v, again)
+            note = (f"second pass (reverse order) answered differently: "
+                    f"{_describe(first[o.id])} then {_describe(again)}"
+                    f"{'; ' + msg2 if msg2 else ''}")
+            if o.status == "pass":
+                o.status, o.message = "inconsistent", note
+            else:
+                o.message = f"{o.message}; {note}"
+            o.stderr = o.stderr or again.stderr
+            o.inputs = {k: abbreviate(val) for k, val in v["inputs"].items()}
+            o.config = dict(v["config"])
+        if progress and (n + 1) % 200 == 0:
+            progress(f"pass 2: {n + 1}/{len(work)} vectors")
 
 
 def _describe(a: Answer) -> str:
@@ -435,27 +559,62 @@ def _apply(o: Outcome, v: Mapping[str, JSON], answer: Answer) -> None:
         o.config = dict(v["config"])
 
 
-def _finish(res: Result, options: Options, start: float) -> None:
-    unused = [x.pattern for x in options.xfail
-              if not any(_matches([x.pattern], o.id, o.op, o.suite) for o in res.outcomes)]
-    if unused and res.outcomes:
-        res.notes.append(f"--xfail entries matching no selected vector (stale, a typo, or "
-                         f"outside the selection): {unused}")
+def _apply_xfail(res: Result, options: Options) -> None:
+    """Waive the listed vectors (spec/12, "Expected failures"): every entry must match a
+    loaded vector, none may cover every selected vector, and what was waived is kept for
+    the verdict."""
+    for x in options.xfail:
+        if x.covers_anything and not x.negative:
+            res.problems.append(f"--xfail entry {x.describe()} names no vector, it covers "
+                                "everything; the entry was not applied")
+            continue
+        hits = [o for o in res.outcomes if x.matches(o.id, o.op, o.suite, o.expect)]
+        if not hits:
+            if any(x.matches(*u) for u in res.universe):
+                res.notes.append(f"--xfail entry {x.describe()} matches no selected vector "
+                                 "(only vectors outside the selection)")
+            elif res.universe:
+                res.problems.append(f"--xfail entry {x.describe()} matches no vector of the "
+                                    "suite (stale or a typo); every entry must name something "
+                                    "that exists")
+            continue
+        if not x.is_id and len(hits) == len(res.outcomes) and len(hits) > 1:
+            res.problems.append(f"--xfail entry {x.describe()} covers every selected vector "
+                                f"({len(hits)}): a waiver of the whole run is not an expected "
+                                "failure; the entry was not applied")
+    usable = [x for x in options.xfail if not (x.covers_anything and not x.negative)]
+    usable = [x for x in usable
+              if x.is_id or len(res.outcomes) < 2
+              or sum(1 for o in res.outcomes if x.matches(o.id, o.op, o.suite, o.expect))
+              < len(res.outcomes)]
     for o in res.outcomes:
-        hit = next((x for x in options.xfail if _matches([x.pattern], o.id, o.op, o.suite)),
-                   None)
+        hit = next((x for x in usable if x.matches(o.id, o.op, o.suite, o.expect)), None)
         if hit is None:
             continue
         if o.status == "pass":
             o.status, o.xfail_reason = "xpass", hit.reason
             o.message = (f"listed as an expected failure ({hit.reason}) but passed: remove it "
                          "from the xfail list")
+            continue
+        o.original_status, o.status, o.xfail_reason = o.status, "xfail", hit.reason
+        if o.expect == "outputs":
+            res.waived_valid.append(o.id)
+            if o.suite not in res.unclaimed_suites:
+                res.unclaimed_suites.append(o.suite)
         else:
-            o.original_status, o.status, o.xfail_reason = o.status, "xfail", hit.reason
+            res.waived_negative.append(o.id)
+
+
+def _finish(res: Result, options: Options, start: float) -> None:
+    """Apply the expected failures and decide the verdict (spec/12, "Verdict and exit code")."""
+    _apply_xfail(res, options)
     failed = any(o.failed for o in res.outcomes)
     if not res.outcomes:
         res.problems.append("empty run: no vector was selected or loaded; an empty run is a "
                             "failure")
+    elif not any(o.status == "pass" for o in res.outcomes):
+        res.problems.append("no vector passed: a run in which every vector failed or was "
+                            "waived is a failure")
     if res.missing_total:
         res.problems.append(f"{res.missing_total} vector(s) declared by the manifest could not "
                             "be loaded (see the problems above)")
@@ -467,13 +626,50 @@ def _finish(res: Result, options: Options, start: float) -> None:
         res.notes.append("each vector ran once (--once): the second pass in reverse order, "
                          "which catches state kept between calls, was skipped; a conformance "
                          "claim needs the full run")
+    if res.waived_valid:
+        res.notes.append(f"{len(res.waived_valid)} valid vector(s) waived by --xfail in "
+                         f"suite(s) {res.unclaimed_suites}: those suites are not conformant")
+    if res.waived_negative:
+        res.notes.append(f"{len(res.waived_negative)} negative vector(s) waived by --xfail: no "
+                         "claim about rejections")
     if failed or res.problems or res.aborted:
         res.verdict, res.exit_code = "FAIL", 1
-    elif res.partial_suites:
+    elif res.partial_suites or options.passes < 2:
         res.verdict, res.exit_code = "INCOMPLETE", 1
+    elif res.waived_valid:
+        res.verdict, res.exit_code = "WAIVED", 1
+    elif res.identity is None or not res.identity.claimable:
+        res.verdict, res.exit_code = "UNPUBLISHED", EXIT_UNPUBLISHED
     else:
         res.verdict, res.exit_code = "PASS", 0
     res.elapsed_s = time.monotonic() - start
+
+
+def verdict_line(res: Result) -> str:
+    """The verdict with everything that limits it, on one line (text summary, reports)."""
+    passed = sum(1 for o in res.outcomes if o.status == "pass")
+    failed = sum(1 for o in res.outcomes if o.failed)
+    xfail = sum(1 for o in res.outcomes if o.status == "xfail")
+    text = (f"{res.verdict}: {passed} passed, {failed} failed, {xfail} waived (expected "
+            f"failures) of {res.selected} selected ({res.manifest_total} in the manifest)")
+    limits = []
+    if res.verdict == "WAIVED":
+        limits.append(f"no claim for suite(s) {', '.join(res.unclaimed_suites)}: "
+                      f"{len(res.waived_valid)} valid vector(s) waived")
+    if res.verdict == "UNPUBLISHED":
+        limits.append("every selected vector passed, on a suite that is not the published "
+                      "one: not a conformance claim")
+    if res.waived_negative:
+        limits.append(f"rejections waived on {len(res.waived_negative)} negative vector(s): "
+                      "no claim about rejections")
+    if res.verdict == "PASS":
+        suites = sorted({o.suite for o in res.outcomes})
+        whole = len(suites) == (res.identity.published_files if res.identity else 0)
+        limits.append("claim: the whole published suite" if whole else
+                      f"claim: {len(suites)} suite(s) only: {', '.join(suites)}")
+    if res.identity is not None and not res.identity.claimable:
+        limits.append("UNPUBLISHED suite")
+    return text + "".join(f"; {x}" for x in limits)
 
 
 def summary_counts(outcomes: Sequence[Outcome], key: Callable[[Outcome], Sequence[str]]

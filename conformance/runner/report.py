@@ -12,7 +12,13 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-from conformance.runner.check import Outcome, Result, profiles_claimed, summary_counts
+from conformance.runner.check import (
+    Outcome,
+    Result,
+    profiles_claimed,
+    summary_counts,
+    verdict_line,
+)
 from reference.version import SPEC_VERSION
 
 JSON = Any
@@ -21,6 +27,16 @@ JSON_NAME = "check-report.json"
 JUNIT_NAME = "check-junit.xml"
 TEXT_FAILURES = 20
 """Failures printed in full by the text summary (all are in the JSON report)."""
+
+MAX_TEXT = 2000
+"""Characters of one message, problem or note copied into a report."""
+
+MAX_STDERR = 4000
+"""Characters of a vector's stderr copied into the report."""
+
+
+def _cut(text: str, limit: int = MAX_TEXT) -> str:
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text)} characters)"
 
 
 def _clean(text: str) -> str:
@@ -40,7 +56,7 @@ def _vector_json(o: Outcome) -> dict[str, JSON]:
     base.update({
         "file": o.file, "preset": o.preset, "rule": o.rule, "section": o.section,
         "rule_text": o.rule_text, "flags": o.flags, "comment": o.comment, "expect": o.expect,
-        "message": o.message, "mismatches": o.mismatches, "inputs": o.inputs,
+        "message": _cut(o.message), "mismatches": o.mismatches, "inputs": o.inputs,
         "config": o.config,
     })
     if o.xfail_reason is not None:
@@ -48,7 +64,7 @@ def _vector_json(o: Outcome) -> dict[str, JSON]:
     if o.original_status is not None:
         base["original_status"] = o.original_status
     if o.stderr:
-        base["stderr"] = o.stderr[-4000:]
+        base["stderr"] = o.stderr[-MAX_STDERR:]
     return base
 
 
@@ -59,9 +75,14 @@ def to_json(res: Result) -> dict[str, JSON]:
         counts[o.status] = counts.get(o.status, 0) + 1
     return {
         "verdict": res.verdict,
+        "verdict_line": verdict_line(res),
         "exit_code": res.exit_code,
         "spec_version": SPEC_VERSION,
         "manifest_sha256": res.manifest_sha256,
+        "suite": (res.identity.to_json() if res.identity is not None else
+                  {"identity": "unknown", "label": "no readable manifest"}),
+        "waivers": {"valid_vectors": res.waived_valid, "negative_vectors": res.waived_negative,
+                    "unclaimed_suites": res.unclaimed_suites},
         "totals": {
             "selected": res.selected,
             "passed": sum(1 for o in res.outcomes if o.status == "pass"),
@@ -73,14 +94,15 @@ def to_json(res: Result) -> dict[str, JSON]:
         "vectors_dir": res.vectors_dir,
         "selection": {
             "include": list(res.options.include), "exclude": list(res.options.exclude),
-            "xfail": [{"pattern": x.pattern, "reason": x.reason} for x in res.options.xfail],
+            "xfail": [{"id" if x.is_id else "pattern": x.pattern, "reason": x.reason,
+                       "negative": x.negative} for x in res.options.xfail],
             "manifest_vectors": res.manifest_total, "loaded_vectors": res.loaded_total,
             "selected_vectors": res.selected, "missing_vectors": res.missing_total,
             "partial_suites": res.partial_suites, "excluded_suites": res.excluded_suites,
             "passes": res.options.passes,
         },
-        "problems": res.problems,
-        "notes": res.notes,
+        "problems": [_cut(p) for p in res.problems],
+        "notes": [_cut(n) for n in res.notes],
         "aborted": res.aborted,
         "counts": dict(sorted(counts.items())),
         "per_operator": summary_counts(res.outcomes, lambda o: [o.op]),
@@ -98,7 +120,7 @@ def _failure_text(o: Outcome) -> str:
     lines = [f"[{o.status}] {o.id}  ({o.file})",
              f"    rule {o.rule} ({o.section}): {o.rule_text}",
              f"    flags: {', '.join(o.flags) or '-'};  comment: {o.comment}",
-             f"    {o.message}"]
+             f"    {_cut(o.message)}"]
     for m in o.mismatches[:8]:
         if "more" in m:
             lines.append(f"      ... {m['more']} more differing element(s) of {m['field']}")
@@ -149,6 +171,8 @@ def to_text(res: Result, reports: list[Path] | None = None, failures: int = TEXT
     lines = [
         f"sorbet-ref check: backend {res.backend} ({res.backend_kind}); vectors "
         f"{res.vectors_dir}; spec {SPEC_VERSION}",
+        "suite: " + (res.identity.label() if res.identity is not None else
+                     "unknown (no readable manifest)"),
         f"vectors: {res.manifest_total} in the manifest, {res.loaded_total} loaded, "
         f"{res.selected} selected; each run {res.options.passes} time(s)"
         + (", the second pass in reverse order" if res.options.passes > 1 else ""),
@@ -181,25 +205,56 @@ def to_text(res: Result, reports: list[Path] | None = None, failures: int = TEXT
     if bad and all(o.status == "not_run" and o.message == bad[0].message for o in bad):
         lines += ["", f"not run ({len(bad)} vectors): {bad[0].message or 'no backend'}"]
     elif bad:
-        lines += ["", f"failures and expected failures ({len(bad)}; first "
-                      f"{min(failures, len(bad))} shown, all in the JSON report):"]
-        lines += [_failure_text(o) for o in bad[:failures]]
+        groups = _same_failures(bad)
+        lines += ["", f"failures and expected failures ({len(bad)} in {len(groups)} kind(s); "
+                      f"the first of each of the first {min(failures, len(groups))} kinds "
+                      "shown, all in the JSON report):"]
+        for group in groups[:failures]:
+            lines.append(_failure_text(group[0]))
+            if len(group) > 1:
+                more = ", ".join(o.id for o in group[1:4]) + (", ..." if len(group) > 4 else "")
+                lines.append(f"    ... and {len(group) - 1} more vector(s) with the same "
+                             f"{group[0].status} message: {more}")
     if res.problems:
-        lines += ["", "problems:"] + [f"  - {p}" for p in res.problems]
+        lines += ["", "problems:"] + [f"  - {_cut(p)}" for p in res.problems]
     if res.notes:
-        lines += ["", "notes:"] + [f"  - {p}" for p in res.notes]
+        lines += ["", "notes:"] + [f"  - {_cut(p)}" for p in res.notes]
     if res.stderr_tail.strip() and any(o.status in ("crash", "timeout", "garbage") for o in bad):
-        tail = res.stderr_tail.strip().splitlines()[-5:]
-        lines += ["", "backend stderr (last lines):"] + [f"  {t}" for t in tail]
-    passed = sum(1 for o in res.outcomes if o.status == "pass")
-    xfail = sum(1 for o in res.outcomes if o.status == "xfail")
-    failed = sum(1 for o in res.outcomes if o.failed)
-    lines += ["", f"VERDICT: {res.verdict}: {passed} passed, {failed} failed, {xfail} expected "
-                  f"failures of {res.selected} selected ({res.manifest_total} in the manifest) "
-                  f"in {res.elapsed_s:.1f} s"]
+        tail = _runs(res.stderr_tail.strip().splitlines()[-200:])[-5:]
+        lines += ["", "backend stderr (last lines):"] + [f"  {_cut(t, 300)}" for t in tail]
+    if res.waived_valid or res.waived_negative:
+        lines += ["", f"WAIVED by --xfail: {len(res.waived_valid)} valid vector(s) (no claim "
+                      f"for suite(s) {', '.join(res.unclaimed_suites) or '-'}), "
+                      f"{len(res.waived_negative)} negative vector(s) (no claim about "
+                      "rejections); each is listed above with its reason"]
+    lines += ["", f"VERDICT: {verdict_line(res)} in {res.elapsed_s:.1f} s"]
     if reports:
         lines.append("reports: " + ", ".join(str(p) for p in reports))
     return "\n".join(lines)
+
+
+def _runs(lines: list[str]) -> list[str]:
+    """Consecutive equal lines written once, with their count (a backend restarted five
+    times prints its start-up error five times)."""
+    out: list[str] = []
+    count = 0
+    for i, line in enumerate(lines):
+        count += 1
+        if i + 1 == len(lines) or lines[i + 1] != line:
+            out.append(line if count == 1 else f"{line}  ({count} times)")
+            count = 0
+    return out
+
+
+def _same_failures(bad: list[Outcome]) -> list[list[Outcome]]:
+    """Failures grouped by status, message (with the vector's own id taken out) and stderr,
+    in order of first appearance: a backend that fails the same way on every vector (one
+    that cannot start, say) is described once."""
+    groups: dict[tuple[str, str, str], list[Outcome]] = {}
+    for o in bad:
+        key = (o.status, o.message.replace(o.id, "<id>"), o.stderr.strip()[-500:])
+        groups.setdefault(key, []).append(o)
+    return list(groups.values())
 
 
 def to_junit(res: Result) -> ET.Element:
@@ -209,13 +264,29 @@ def to_junit(res: Result) -> ET.Element:
     for o in res.outcomes:
         by_suite.setdefault(o.suite, []).append(o)
     total = fails = errors = skipped = 0
+    root.set("verdict", _clean(verdict_line(res)))
+    suite_label = res.identity.label() if res.identity is not None else "unknown suite"
+    props = ET.SubElement(root, "properties")
+    ET.SubElement(props, "property", name="verdict", value=res.verdict)
+    ET.SubElement(props, "property", name="suite", value=_clean(suite_label))
+    ET.SubElement(props, "property", name="manifest_sha256", value=res.manifest_sha256 or "")
+    if res.verdict in ("UNPUBLISHED", "WAIVED", "INCOMPLETE") or (
+            res.identity is not None and not res.identity.claimable):
+        ts = ET.SubElement(root, "testsuite", name="claim", tests="1", failures="1",
+                           errors="0", skipped="0")
+        tc = ET.SubElement(ts, "testcase", classname="sorbet-ref.run", name="conformance claim")
+        el = ET.SubElement(tc, "failure", message=_clean(verdict_line(res))[:500],
+                           type=res.verdict.lower())
+        el.text = _clean(f"{verdict_line(res)}\nsuite: {suite_label}")
+        total += 1
+        fails += 1
     if res.problems or not res.outcomes:
         ts = ET.SubElement(root, "testsuite", name="run", tests="1", failures="0", errors="1",
                            skipped="0")
         tc = ET.SubElement(ts, "testcase", classname="sorbet-ref.run", name="run-level checks")
         err = ET.SubElement(tc, "error", message=_clean("; ".join(res.problems)[:500])
                             or "empty run", type="run")
-        err.text = _clean("\n".join(res.problems)) or "empty run"
+        err.text = _clean("\n".join(_cut(p) for p in res.problems)) or "empty run"
         total += 1
         errors += 1
     for suite, outs in by_suite.items():
@@ -233,7 +304,7 @@ def to_junit(res: Result) -> ET.Element:
                     f"expected failure ({o.original_status}): {o.xfail_reason}"))
                 continue
             tag = "error" if o.status in ("crash", "timeout", "not_run") else "failure"
-            el = ET.SubElement(tc, tag, message=_clean(f"{o.status}: {o.message}"[:500]),
+            el = ET.SubElement(tc, tag, message=_clean(f"{o.status}: {o.message[:500]}"),
                                type=o.status)
             el.text = _clean(_failure_text(o))
         total += len(outs)

@@ -1,2 +1,3 @@
 """Making the conformance vectors: format, manifest, strategies, named cases, generator,
-suites, flags, coverage, release archive and plain export (spec/10-vectors.md)."""
+suites, flags, coverage, release archive, plain export and the identity of the published
+suite (spec/10-vectors.md)."""

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -111,7 +113,33 @@ class Loaded:
         """Vectors the manifest declares."""
         if self.manifest is None:
             return 0
-        return sum(int(e.get("vectors", 0)) for e in self.manifest.get("files", []))
+        return sum(e["vectors"] for e in self.manifest.get("files", [])
+                   if isinstance(e, dict) and _is_count(e.get("vectors")))
+
+
+MAX_MANIFEST_BYTES = 4 * 1024 * 1024
+"""Largest manifest read (the committed one is under 10 KB)."""
+
+MAX_VECTOR_FILE_BYTES = 64 * 1024 * 1024
+"""Largest vector file read (the largest committed one is under 200 KB)."""
+
+
+def read_bounded(path: Path, limit: int) -> bytes:
+    """The bytes of the regular file ``path``; ValueError naming the file when it holds
+    more than ``limit`` bytes or is not a regular file (a FIFO or a device would block or
+    never end). OSError when it cannot be opened."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ValueError(f"{path}: not a regular file; not read")
+        raw = f.read(limit + 1)
+    if len(raw) > limit:
+        raise ValueError(f"{path}: larger than {limit} bytes; not read")
+    return raw
+
+
+def _is_count(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
 
 
 def _check_entry(e: object, n: int, where: str) -> list[str]:
@@ -122,6 +150,14 @@ def _check_entry(e: object, n: int, where: str) -> list[str]:
     missing = sorted(keys - set(e))
     if missing:
         return [f"{where}: files[{n}]: missing field(s) {missing}"]
+    for key in ("vectors", "valid", "reject"):
+        if not _is_count(e[key]):
+            return [f"{where}: files[{n}]: field {key}: expected a count (an integer >= 0), "
+                    f"got {json.dumps(e[key])[:80]}"]
+    for key in ("op", "preset", "spec_version", "suite", "sha256"):
+        if not isinstance(e[key], str):
+            return [f"{where}: files[{n}]: field {key}: expected a string, got "
+                    f"{json.dumps(e[key])[:80]}"]
     path = e["path"]
     if (not isinstance(path, str) or path.startswith("/") or ".." in Path(path).parts
             or not path.endswith(".json")):
@@ -139,9 +175,12 @@ def load_vectors(root: Path) -> Loaded:
         out.problems.append(f"{root}: the vectors directory does not exist")
         return out
     try:
-        manifest = parse_json(mpath.read_bytes(), where)
+        manifest = parse_json(read_bounded(mpath, MAX_MANIFEST_BYTES), where)
     except OSError as exc:
         out.problems.append(f"{where}: cannot read the manifest: {exc.strerror or exc}")
+        return out
+    except ValueError as exc:
+        out.problems.append(str(exc))
         return out
     except VectorFileError as exc:
         out.problems.extend(f"{where}: {p}" for p in exc.problems)
@@ -166,9 +205,13 @@ def load_vectors(root: Path) -> Loaded:
         listed.add(path)
         fpath = root / path
         try:
-            raw = fpath.read_bytes()
+            raw = read_bounded(fpath, MAX_VECTOR_FILE_BYTES)
         except OSError:
-            out.problems.append(f"{fpath}: listed in the manifest but missing")
+            out.problems.append(f"{fpath}: listed in the manifest but missing or unreadable")
+            out.bad_entries.append(e)
+            continue
+        except ValueError as exc:
+            out.problems.append(str(exc))
             out.bad_entries.append(e)
             continue
         digest = sha256(raw)

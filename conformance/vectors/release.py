@@ -77,7 +77,9 @@ def verified_vectors(root: Path) -> tuple[Loaded, list[str]]:
     cov = root / COVERAGE
     if loaded.files and not loaded.problems:
         want = coverage_markdown(d for _, d in loaded.files)
-        if not cov.exists() or cov.read_text(encoding="ascii", errors="replace") != want:
+        raw = want.encode("ascii", errors="replace")
+        if (not cov.is_file() or cov.stat().st_size != len(raw)  # sized first: read bounded
+                or cov.read_bytes() != raw):
             problems.append(f"{cov}: out of date; run `sorbet-ref vectors coverage`")
     return loaded, problems
 
