@@ -1,0 +1,181 @@
+"""Vectorized drawing of operator inputs, with their expected outputs by the fast tier.
+
+One call draws a whole batch of one job (conformance/fuzz/jobs.py) from a
+:class:`~conformance.fuzz.rng.Stream` and computes every output (normative and
+profile) with the fast tier's batch entry points (reference/fast/batch.py).  The
+regimes follow the Hypothesis strategies of the committed suites
+(conformance/vectors/strategies.py), drawn per row:
+
+- PTsoftmax: rows of 1 to ``max_len`` scores, half of them at most 8 long; *near* rows
+  keep every score within ``F + 2`` integer units below the row's top (terms,
+  truncation and ties of the partition), *wide* rows anywhere in the score format;
+  a third of the rows with masked entries (one in four);
+- BSPN: every group of a token in its own magnitude range (divisors from
+  eps-dominated to the format's top); per block of :data:`BSPN_BLOCK` tokens one set
+  of parameters: signs +-1 with a rare 0, weight exponents over the whole range or in
+  ``[-2, 2]``, biases zero, small or anywhere;
+- quantizer: 1 to 12 values, multiplier 1, a power of two or any, shifts up to the
+  product's width or up to 62, biases 0, ``+-2**(shift-1)`` (ties) or any, values
+  near the rounding grid or anywhere;
+- IF encoder: any count;
+- binary linear: counts in the value regimes, signs +-1.
+
+Every row of values is drawn in one of the regimes of
+:func:`conformance.fuzz.rng.regime_rows` (uniform, small, extremes, constant, sparse).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from conformance.fuzz.jobs import Job
+from conformance.fuzz.rng import Stream, regime_rows
+from reference.fast import batch as fb
+
+JSON = Any
+Drawn = tuple[list[dict[str, JSON]], list[dict[str, JSON]]]
+"""Inputs and outputs (normative then profile, in the operator's order) of each case."""
+
+BSPN_BLOCK = 16
+"""BSPN tokens drawn per set of parameters."""
+
+QUANT_MAX_N = 12
+"""Longest quantizer input drawn (as the suites' strategy)."""
+
+
+def _ptsoftmax(job: Job, s: Stream, b: int) -> Drawn:
+    cfg = job.cfg
+    fmt = cfg.score_format
+    unit = 1 << cfg.score_frac
+    max_n = job.max_len
+    n = np.where(s.below(2, (b,)) == 0, s.ints(1, min(8, max_n), (b,)), s.ints(1, max_n, (b,)))
+    width = int(n.max())
+    span = min((cfg.partition_frac + 2) * unit, fmt.max - fmt.min)
+    near = s.below(2, (b, 1)) == 0
+    top = s.ints(fmt.min + span, fmt.max, (b, 1))
+    deltas = regime_rows(s, b, width, 0, span)
+    wide = regime_rows(s, b, width, fmt.min, fmt.max)
+    scores = np.where(near, top - deltas, wide)
+    some_masked = s.below(3, (b, 1)) == 0
+    mask = np.where(some_masked, s.choice((0, 1, 1, 1), (b, width)), 1)
+    valid = (mask == 1) & (np.arange(width)[None, :] < n[:, None])
+    out, z, k = fb.ptsoftmax_rows(scores, valid, cfg)
+    sl, ml, ol = scores.tolist(), mask.tolist(), out.tolist()
+    zl, kl, nl = z.tolist(), k.tolist(), n.tolist()
+    ins, outs = [], []
+    for r in range(b):
+        m = nl[r]
+        ins.append({"mask": ml[r][:m], "scores": sl[r][:m]})
+        outs.append({"out": ol[r][:m], "partition": zl[r], "k": kl[r]})
+    return ins, outs
+
+
+def _bspn(job: Job, s: Stream, b: int) -> Drawn:
+    cfg = job.cfg
+    fmt = cfg.in_format
+    c, g, groups = cfg.channels, cfg.group_size, cfg.groups
+    bits = s.ints(0, cfg.in_width - 1, (b * groups, 1))
+    lim = np.left_shift(np.int64(1), bits) - 1
+    x = regime_rows(s, b * groups, g, np.maximum(-lim - 1, fmt.min),
+                    np.minimum(lim, fmt.max)).reshape(b, c)
+    nb = -(-b // BSPN_BLOCK)
+    sign = s.choice((-1, 1), (nb, c))
+    rare = (s.below(2, (nb, 1)) == 0) & (s.below(16, (nb, c)) == 0)
+    sign = np.where(rare, 0, sign)
+    narrow = s.below(2, (nb, 1)) == 0
+    lo_n, hi_n = max(cfg.weight_exp_min, -2), min(cfg.weight_exp_max, 2)
+    wexp = regime_rows(s, nb, c, np.where(narrow, min(lo_n, hi_n), cfg.weight_exp_min),
+                       np.where(narrow, max(lo_n, hi_n), cfg.weight_exp_max))
+    bfmt = cfg.bias_format
+    small = 4 << cfg.bias_frac
+    regime = s.below(3, (nb, 1))
+    bias = regime_rows(s, nb, c, np.where(regime == 1, max(bfmt.min, -small), bfmt.min),
+                       np.where(regime == 1, min(bfmt.max, small), bfmt.max))
+    bias = np.where(regime == 0, 0, bias)
+    xl = x.tolist()
+    sl, wl, bl = sign.tolist(), wexp.tolist(), bias.tolist()
+    ins: list[dict[str, JSON]] = []
+    outs: list[dict[str, JSON]] = []
+    for k in range(nb):
+        lo, hi = k * BSPN_BLOCK, min(b, (k + 1) * BSPN_BLOCK)
+        out, dexp = fb.bspn_tokens(x[lo:hi], sign[k], wexp[k], bias[k], cfg)
+        for r, (o, d) in enumerate(zip(out.tolist(), dexp.tolist(), strict=True)):
+            ins.append({"bias": bl[k], "weight_exp": wl[k], "weight_sign": sl[k],
+                        "x": xl[lo + r]})
+            outs.append({"out": o, "divisor_exp": d})
+    return ins, outs
+
+
+def _quantize(job: Job, s: Stream, b: int) -> Drawn:
+    cfg = job.cfg
+    fmt = cfg.in_format
+    mbits = cfg.multiplier_bits
+    n = s.ints(1, QUANT_MAX_N, (b,))
+    kind = s.below(3, (b,))
+    m = np.select([kind == 0, kind == 1],
+                  [np.int64(1), np.left_shift(np.int64(1), s.ints(0, mbits - 1, (b,)))],
+                  s.ints(1, (1 << mbits) - 1, (b,)))
+    shift = np.where(s.below(2, (b,)) == 0, s.ints(0, cfg.in_width + mbits + 1, (b,)),
+                     s.ints(0, 62, (b,)))
+    blo, bhi = -(1 << (cfg.bias_width - 1)), (1 << (cfg.bias_width - 1)) - 1
+    half = np.where(shift > 0, np.left_shift(np.int64(1), np.maximum(shift - 1, 0)), 0)
+    tie = np.where(s.below(2, (b,)) == 0, half, -half)
+    tie = np.where((tie >= blo) & (tie <= bhi), tie, 0)
+    bkind = s.below(3, (b,))
+    bias = np.select([bkind == 0, bkind == 1], [np.int64(0), tie], s.ints(blo, bhi, (b,)))
+    span = np.where(shift < 40, np.maximum(1, np.left_shift(np.int64(1), np.minimum(shift, 39))
+                                           // m), fmt.max)
+    grid = s.below(2, (b, 1)) == 0
+    lo = np.where(grid, np.maximum(fmt.min, -16 * span[:, None]), fmt.min)
+    hi = np.where(grid, np.minimum(fmt.max, 16 * span[:, None]), fmt.max)
+    x = regime_rows(s, b, QUANT_MAX_N, lo, hi)
+    counts = fb.quantize_rows(x, m, shift, bias, cfg)
+    xl, cl, nl = x.tolist(), counts.tolist(), n.tolist()
+    ml, shl, bl = m.tolist(), shift.tolist(), bias.tolist()
+    ins, outs = [], []
+    for r in range(b):
+        k = nl[r]
+        ins.append({"bias": bl[r], "multiplier": ml[r], "shift": shl[r], "x": xl[r][:k]})
+        outs.append({"counts": cl[r][:k]})
+    return ins, outs
+
+
+_IF_TABLES: dict[Any, tuple[tuple[list[int], list[int]], ...]] = {}
+
+
+def _if_encode(job: Job, s: Stream, b: int) -> Drawn:
+    cfg = job.cfg
+    table = _IF_TABLES.get(cfg)
+    if table is None:
+        table = _IF_TABLES[cfg] = fb.if_encode_table(cfg)
+    counts = s.ints(0, cfg.count_max, (b,)).tolist()
+    return ([{"count": c} for c in counts],
+            [{"spikes": table[c][0], "membrane": table[c][1]} for c in counts])
+
+
+def _binary_linear(job: Job, s: Stream, b: int) -> Drawn:
+    cfg = job.cfg
+    n, o = cfg.in_features, cfg.out_features
+    counts = regime_rows(s, b, n, 0, (1 << cfg.bits) - 1)
+    signs = s.choice((-1, 1), (b, o, n))
+    acc, partial = fb.binary_linear_rows(counts, signs, cfg)
+    cl, sl = counts.tolist(), signs.reshape(b, o * n).tolist()
+    al, pl = acc.tolist(), partial.reshape(b, -1).tolist()
+    return ([{"counts": cl[r], "signs": sl[r]} for r in range(b)],
+            [{"acc": al[r], "partial": pl[r]} for r in range(b)])
+
+
+DRAW: dict[str, Callable[[Job, Stream, int], Drawn]] = {
+    "ptsoftmax": _ptsoftmax, "bspn": _bspn, "quantize": _quantize,
+    "if_encode": _if_encode, "binary_linear": _binary_linear,
+}
+"""The drawing function of each operator."""
+
+
+def draw(job: Job, s: Stream, b: int) -> Drawn:
+    """``b`` valid cases of ``job`` with their expected outputs (fast tier)."""
+    return DRAW[job.op](job, s, b)
+

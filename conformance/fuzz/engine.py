@@ -1,0 +1,233 @@
+"""Sending fuzz cases to a backend with a bounded window of requests in flight.
+
+A backend started as a child process (``exec:``, ``python:``; the runner's
+:class:`~conformance.runner.backends.SubprocessBackend` and its
+:class:`~conformance.runner.process.LineProcess`) gets up to ``window`` requests ahead
+of its answers: the requests are written while its answers are read into the
+process's bounded buffer, so neither side blocks the other, and the bytes of the
+answers in flight stay under :data:`WINDOW_BYTES`.  Waits are bounded by ``timeout``:
+a request that cannot be written within it (the port does not read its stdin) or an
+answer that does not come within it of the previous one (the port hangs, or answers
+slower than that) is a ``timeout`` of the case at the head of the window.
+
+After any failure of the stream (timeout, the process ended, a line that is not an
+answer to the head's id, an overlong line) the process is stopped, the head case is
+reported with that failure, and every other case that was in flight is run again one
+at a time through the backend's own ``call`` (which restarts the process, with the
+runner's limit on restarts in a row), so a failure is pinned on the case that caused
+it; pipelining then resumes on the new process.  A backend that is not a child
+process (``reference``) is called one case at a time.
+
+Judging: an answer line equal byte for byte to the case's precomputed line
+(conformance/fuzz/batch.py) passes at once; any other line is decoded and judged by
+the runner's ``decode_answer`` and ``judge``, exactly as ``check`` does.
+"""
+
+from __future__ import annotations
+
+import collections
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from conformance.fuzz.batch import FuzzCase
+from conformance.runner.backends import Answer, Executor, SubprocessBackend, decode_answer
+from conformance.runner.check import judge
+
+JSON = Any
+
+WINDOW_BYTES = 8 * 1024 * 1024
+"""Bytes of expected answers in flight at most (half the process's pending-line bound)."""
+
+Verdict = Callable[[FuzzCase, str, str, list[dict[str, JSON]], Answer | None], None]
+"""Called with every judged case: (case, status, message, mismatches, answer or None)."""
+
+
+def vector_of(case: FuzzCase) -> dict[str, JSON]:
+    """The case as a vector the runner's ``judge`` reads."""
+    exp = case.expected
+    if "reject" in exp:
+        expected: dict[str, JSON] = {"reject": exp["reject"]}
+        shapes: dict[str, JSON] = {}
+    else:
+        expected = {"outputs": exp["outputs"], "profile": exp["profile"]}
+        shapes = {k: _shape(case, k, v) for part in ("outputs", "profile")
+                  for k, v in exp[part].items()}
+    return {"id": case.id, "op": case.op, "config": case.config, "inputs": case.inputs,
+            "expected": expected, "shapes": {"outputs": shapes}, "comment": case.origin}
+
+
+def _shape(case: FuzzCase, name: str, value: JSON) -> list[int]:
+    if case.op == "binary_linear" and name == "partial":
+        out, steps = case.config.get("out_features"), case.config.get("steps")
+        if isinstance(out, int) and isinstance(steps, int):
+            return [out, steps]
+    return [len(value)] if isinstance(value, list) else []
+
+
+@dataclass
+class EngineStats:
+    """What the engine did."""
+
+    sent: int = 0
+    fast_path: int = 0
+    """Answers that matched their precomputed line byte for byte."""
+    judged: int = 0
+    """Answers decoded and judged in full."""
+    stream_failures: int = 0
+    """Times the pipelined stream failed and in-flight cases were run again one at a time."""
+    gave_up: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+class Engine:
+    """Runs cases against one executor; reports every judged case to ``verdict``."""
+
+    def __init__(self, executor: Executor, verdict: Verdict, window: int, timeout: float | None,
+                 log: Callable[[bytes], None] | None = None) -> None:
+        self.executor = executor
+        self.verdict = verdict
+        self.window = max(1, window)
+        self.timeout = timeout
+        self.log = log
+        self.stats = EngineStats()
+        self._inflight: collections.deque[FuzzCase] = collections.deque()
+        self._inflight_bytes = 0
+        self.pipelined = isinstance(executor, SubprocessBackend)
+
+    # --- one at a time ---------------------------------------------------------------
+
+    def _judge(self, case: FuzzCase, answer: Answer) -> None:
+        self.stats.judged += 1
+        status, message, mismatches, _, _ = judge(vector_of(case), answer)
+        self.verdict(case, status, message, mismatches, answer)
+
+    def _call(self, case: FuzzCase) -> None:
+        """One case through the executor's own ``call`` (restarts, limits, isolation)."""
+        answer = self.executor.call(vector_of(case))
+        self._judge(case, answer)
+        gave_up = getattr(self.executor, "gave_up", None)
+        if isinstance(gave_up, str) and gave_up:
+            self.stats.gave_up = gave_up
+
+    # --- pipelined -------------------------------------------------------------------
+
+    def run(self, case: FuzzCase) -> None:
+        """Send ``case`` (its answer is judged later, or now when not pipelined)."""
+        if self.log is not None:
+            self.log(case.request)
+        self.stats.sent += 1
+        if self.stats.gave_up:
+            self.verdict(case, "not_run", self.stats.gave_up, [], None)
+            return
+        ex = self.executor
+        if not self.pipelined or not isinstance(ex, SubprocessBackend):
+            self._call(case)
+            return
+        proc = ex.proc
+        if proc is None or proc.poll() is not None:
+            self.drain()
+            self._call(case)  # starts (or restarts) the process
+            return
+        cost = len(case.fast) if case.fast is not None else 4096
+        while self._inflight and (len(self._inflight) >= self.window
+                                  or self._inflight_bytes + cost > WINDOW_BYTES):
+            if not self._receive():
+                break
+        proc = ex.proc
+        if proc is None:
+            self._call(case)
+            return
+        sent = proc.send_line(case.request, self.timeout)
+        if sent != "sent":
+            self._inflight.append(case)
+            self._inflight_bytes += cost
+            what = ("the backend closed its stdin (it " + proc.status() + ")"
+                    if sent == "closed" else
+                    f"a request could not be written within {self.timeout:g} s (the backend "
+                    "does not read its stdin while answers wait: it answers slower than the "
+                    "window, or hangs)")
+            self._stream_failed("crash" if sent == "closed" else "timeout", what)
+            return
+        self._inflight.append(case)
+        self._inflight_bytes += cost
+
+    def _receive(self) -> bool:
+        """Read and judge the answer of the head case; False after a stream failure."""
+        ex = self.executor
+        assert isinstance(ex, SubprocessBackend)
+        proc = ex.proc
+        if proc is None:
+            self._stream_failed("crash", "the backend process is gone")
+            return False
+        got = proc.read_line(self.timeout)
+        case = self._inflight[0]
+        if got.kind == "line":
+            if got.data == case.fast:
+                self._pop()
+                self.stats.fast_path += 1
+                self.verdict(case, "pass", "", [], None)
+                return True
+            answer = decode_answer(got.data, case.id, ex.extra_answers)
+            if answer.kind != "garbage":
+                self._pop()
+                ex.failures_in_a_row = 0
+                self._judge(case, answer)
+                return True
+            self._stream_failed("garbage", answer.message)
+            return False
+        if got.kind == "timeout":
+            hint = ("nothing arrived" if got.size == 0
+                    else f"{got.size} bytes arrived without a line end")
+            self._stream_failed("timeout", f"no answer to {case.id} within {self.timeout:g} s "
+                                f"of the previous one ({hint}; {len(self._inflight)} requests "
+                                "were in flight)")
+        elif got.kind == "eof":
+            proc.wait_exit(1.0)
+            self._stream_failed("crash", f"the backend closed its stdout without answering "
+                                f"{case.id} and {proc.status()}")
+        else:
+            self._stream_failed("garbage", f"the answer to {case.id} passed "
+                                f"{proc.limits.max_line} bytes without a line end")
+        return False
+
+    def _pop(self) -> FuzzCase:
+        case = self._inflight.popleft()
+        self._inflight_bytes -= len(case.fast) if case.fast is not None else 4096
+        return case
+
+    def _stream_failed(self, kind: str, message: str) -> None:
+        """Pin the failure on the head case, restart, run the rest of the window singly."""
+        ex = self.executor
+        assert isinstance(ex, SubprocessBackend)
+        self.stats.stream_failures += 1
+        proc = ex.proc
+        stderr = proc.stderr_tail()[-4000:] if proc is not None else ""
+        ex.failures_in_a_row += 1
+        ex.close()
+        head = self._pop()
+        self.verdict(head, kind, f"{message}; the backend was restarted and the "
+                     f"{len(self._inflight)} other request(s) in flight were run again one "
+                     "at a time", [], Answer(kind, message=message, stderr=stderr))
+        rest = list(self._inflight)
+        self._inflight.clear()
+        self._inflight_bytes = 0
+        for case in rest:
+            if self.stats.gave_up:
+                self.verdict(case, "not_run", self.stats.gave_up, [], None)
+            else:
+                self._call(case)
+
+    def drain(self) -> None:
+        """Read the answers of every case still in flight."""
+        while self._inflight:
+            self._receive()
+
+    def close(self) -> None:
+        """Drain, then close the executor."""
+        try:
+            self.drain()
+        finally:
+            self.executor.close()
+
