@@ -5,14 +5,15 @@ seed and the batch's number (so a batch is the same wherever and whenever it is
 built).  Its cases are:
 
 - drawn cases (conformance/fuzz/draw.py), expected results by the fast tier; a sample
-  (one case in ``canonical_every``, at least one per batch) is recomputed by the
-  canonical tier and any disagreement is reported (the canonical result is used);
+  (the cases at stream positions ``p = phase mod canonical_every``, ``p = index * BATCH +
+  n``) is recomputed by the canonical tier and any disagreement is reported (the
+  canonical result is used);
 - out-of-domain cases (one in :data:`INVALID_EVERY`): a drawn case with one field
   pushed outside the domain (a value one past its format, a wrong length, a mask
   entry 2, ...), expected rejection by the canonical tier;
 - named cases (:data:`NAMED_PER_BATCH` per batch): the edge and negative cases of
-  conformance/vectors/cases.py, the same the committed suites hold, expected results
-  by the canonical tier (computed once per job).
+  conformance/vectors/cases.py, the same the committed suites hold (expected results
+  computed once per job, see :func:`named_cases`).
 
 With ``source="hypothesis"`` the cases are drawn by the suites' Hypothesis strategies
 (conformance/vectors/strategies.py) instead, every expected result by the canonical
@@ -79,9 +80,12 @@ class Batch:
     """Fast-tier results the canonical tier did not confirm (a defect of the oracle)."""
 
 
-def request_line(case_id: str, op: str, config_json: str, inputs: dict[str, JSON]) -> bytes:
-    """The compact JSON request of spec/11 (keys sorted)."""
-    body = json.dumps(inputs, separators=(",", ":"), sort_keys=True)
+def request_line(case_id: str, op: str, config_json: str, inputs: dict[str, JSON],
+                 body: str | None = None) -> bytes:
+    """The JSON request of spec/11 (keys sorted; ``body``: the inputs' JSON text when the
+    caller wrote it, else compact)."""
+    if body is None:
+        body = json.dumps(inputs, separators=(",", ":"), sort_keys=True)
     return (f'{{"config":{config_json},"id":"{case_id}","inputs":{body},'
             f'"op":"{op}"}}').encode()
 
@@ -205,7 +209,9 @@ _NAMED: dict[str, list[tuple[dict[str, JSON], dict[str, JSON], str, dict[str, JS
 def named_cases(job: Job) -> list[tuple[dict[str, JSON], dict[str, JSON], str, dict[str, JSON],
                                         dict[str, JSON] | None]]:
     """(config, inputs, comment, expected, ordered outputs) of the job's named cases
-    (canonical tier; computed once per job)."""
+    (computed once per job: by the fast tier for BSPN and the binary linear layer inside
+    the domain, whose canonical computation takes a second at full width, and otherwise
+    by the canonical tier)."""
     got = _NAMED.get(job.name)
     if got is None:
         got = []
@@ -215,7 +221,12 @@ def named_cases(job: Job) -> list[tuple[dict[str, JSON], dict[str, JSON], str, d
                 if job.op == "ptsoftmax" and len(c.inputs.get("scores", ())) > job.max_len \
                         and c.reject is None:
                     continue  # long rows belong to the long-row job
-                exp, ordered = canonical_expected(job.op, cfg, c.inputs)
+                fast = None if c.reject is not None or c.config is not None else \
+                    draw.fast_outputs(job, c.inputs)
+                if fast is not None:
+                    exp, ordered = split_expected(job.op, fast), fast
+                else:
+                    exp, ordered = canonical_expected(job.op, cfg, c.inputs)
                 got.append((cfg, c.inputs, c.comment, exp, ordered))
         _NAMED[job.name] = got
     return got
@@ -247,16 +258,19 @@ def build_batch(job: Job, seed: int, index: int, size: int = BATCH,
                                   None if ordered is None else fast_line(cid, ordered)))
         out.canonical_checked = len(cases)
         return out
-    inputs_l, outputs_l = draw.draw(job, s, size)
+    inputs_l, outputs_l, texts = draw.draw(job, s, size)
     for n, (inputs, outputs) in enumerate(zip(inputs_l, outputs_l, strict=True)):
         cid = case_id(seed, index, n)
         cases.append(FuzzCase(cid, op, config, inputs, split_expected(op, outputs), "drawn",
-                              request_line(cid, op, config_json, inputs),
+                              request_line(cid, op, config_json, inputs,
+                                           None if texts is None else texts[n]),
                               fast_line(cid, outputs)))
     picks = s.below(1 << 30, (size,)).tolist()
     # the canonical sample, taken before any case is replaced
     every = max(1, canonical_every)
-    for n in range(picks[0] % min(every, size), size, every):
+    phase = key_of(seed, "sample", job.name) % every
+    first = (phase - index * BATCH) % every
+    for n in range(first, size, every):
         _confirm(out, cases[n])
     for n in range(size):
         if picks[n] % INVALID_EVERY == 1:

@@ -32,12 +32,13 @@ from typing import Any
 import numpy as np
 
 from conformance.fuzz.jobs import Job
-from conformance.fuzz.rng import Stream, regime_rows
+from conformance.fuzz.rng import I64, Stream, regime_rows
 from reference.fast import batch as fb
 
 JSON = Any
-Drawn = tuple[list[dict[str, JSON]], list[dict[str, JSON]]]
-"""Inputs and outputs (normative then profile, in the operator's order) of each case."""
+Drawn = tuple[list[dict[str, JSON]], list[dict[str, JSON]], list[str] | None]
+"""Inputs, outputs (normative then profile, in the operator's order) and, when the drawing
+function writes it itself, the JSON text of the inputs of each case."""
 
 BSPN_BLOCK = 16
 """BSPN tokens drawn per set of parameters."""
@@ -70,7 +71,7 @@ def _ptsoftmax(job: Job, s: Stream, b: int) -> Drawn:
         m = nl[r]
         ins.append({"mask": ml[r][:m], "scores": sl[r][:m]})
         outs.append({"out": ol[r][:m], "partition": zl[r], "k": kl[r]})
-    return ins, outs
+    return ins, outs, None
 
 
 def _bspn(job: Job, s: Stream, b: int) -> Drawn:
@@ -99,14 +100,19 @@ def _bspn(job: Job, s: Stream, b: int) -> Drawn:
     sl, wl, bl = sign.tolist(), wexp.tolist(), bias.tolist()
     ins: list[dict[str, JSON]] = []
     outs: list[dict[str, JSON]] = []
+    texts: list[str] = []
     for k in range(nb):
         lo, hi = k * BSPN_BLOCK, min(b, (k + 1) * BSPN_BLOCK)
         out, dexp = fb.bspn_tokens(x[lo:hi], sign[k], wexp[k], bias[k], cfg)
+        # the parameters are shared by the block: their JSON is written once
+        params = (f'{{"bias":{_compact(bl[k])},"weight_exp":{_compact(wl[k])},'
+                  f'"weight_sign":{_compact(sl[k])},"x":')
         for r, (o, d) in enumerate(zip(out.tolist(), dexp.tolist(), strict=True)):
             ins.append({"bias": bl[k], "weight_exp": wl[k], "weight_sign": sl[k],
                         "x": xl[lo + r]})
             outs.append({"out": o, "divisor_exp": d})
-    return ins, outs
+            texts.append(params + _compact(xl[lo + r]) + "}")
+    return ins, outs, texts
 
 
 def _quantize(job: Job, s: Stream, b: int) -> Drawn:
@@ -140,7 +146,7 @@ def _quantize(job: Job, s: Stream, b: int) -> Drawn:
         k = nl[r]
         ins.append({"bias": bl[r], "multiplier": ml[r], "shift": shl[r], "x": xl[r][:k]})
         outs.append({"counts": cl[r][:k]})
-    return ins, outs
+    return ins, outs, None
 
 
 _IF_TABLES: dict[Any, tuple[tuple[list[int], list[int]], ...]] = {}
@@ -153,19 +159,54 @@ def _if_encode(job: Job, s: Stream, b: int) -> Drawn:
         table = _IF_TABLES[cfg] = fb.if_encode_table(cfg)
     counts = s.ints(0, cfg.count_max, (b,)).tolist()
     return ([{"count": c} for c in counts],
-            [{"spikes": table[c][0], "membrane": table[c][1]} for c in counts])
+            [{"spikes": table[c][0], "membrane": table[c][1]} for c in counts], None)
 
 
 def _binary_linear(job: Job, s: Stream, b: int) -> Drawn:
     cfg = job.cfg
     n, o = cfg.in_features, cfg.out_features
     counts = regime_rows(s, b, n, 0, (1 << cfg.bits) - 1)
-    signs = s.choice((-1, 1), (b, o, n))
+    signs = s.signs((b, o, n))
     acc, partial = fb.binary_linear_rows(counts, signs, cfg)
-    cl, sl = counts.tolist(), signs.reshape(b, o * n).tolist()
+    flat = signs.reshape(b, o * n)
+    cl, sl = counts.tolist(), flat.tolist()
     al, pl = acc.tolist(), partial.reshape(b, -1).tolist()
+    ctext, stext = fixed_width_rows(counts), fixed_width_rows(flat)
     return ([{"counts": cl[r], "signs": sl[r]} for r in range(b)],
-            [{"acc": al[r], "partial": pl[r]} for r in range(b)])
+            [{"acc": al[r], "partial": pl[r]} for r in range(b)],
+            [f'{{"counts":{ctext[r]},"signs":{stext[r]}}}' for r in range(b)])
+
+
+def _compact(values: list[int]) -> str:
+    """A list of integers as compact JSON."""
+    return "[" + ",".join(map(str, values)) + "]"
+
+
+def fixed_width_rows(a: I64) -> list[str]:
+    """Each row of a 2-D integer array as a JSON list whose entries are right-aligned to one
+    width (``[ 1,-1,15, 0]``; JSON allows the spaces), formatted by whole-array arithmetic:
+    much faster than ``str`` per value for long rows of small values."""
+    rows, n = a.shape
+    mag = np.abs(a)
+    top = int(mag.max()) if a.size else 0
+    digits = len(str(top))
+    width = digits + 1
+    chars = np.full((rows, n, width + 1), ord(" "), dtype=np.uint8)
+    chars[:, :, width] = ord(",")
+    nd = np.ones(a.shape, dtype=np.int64)
+    for k in range(1, digits):
+        nd += mag >= 10 ** k
+    rest = mag.copy()
+    for k in range(digits):
+        d = (rest % 10).astype(np.uint8) + ord("0")
+        rest //= 10
+        chars[:, :, width - 1 - k] = np.where(k < nd, d, ord(" "))
+    neg = a < 0
+    for d in range(1, digits + 1):
+        at = chars[:, :, width - 1 - d]
+        at[neg & (nd == d)] = ord("-")
+    flat = chars.reshape(rows, -1)
+    return ["[" + flat[r, :-1].tobytes().decode("ascii") + "]" for r in range(rows)]
 
 
 DRAW: dict[str, Callable[[Job, Stream, int], Drawn]] = {
@@ -179,3 +220,23 @@ def draw(job: Job, s: Stream, b: int) -> Drawn:
     """``b`` valid cases of ``job`` with their expected outputs (fast tier)."""
     return DRAW[job.op](job, s, b)
 
+
+
+def fast_outputs(job: Job, inputs: dict[str, JSON]) -> dict[str, JSON] | None:
+    """All outputs of one valid case by the fast tier, for the operators whose canonical
+    computation is slow at full width (BSPN, the binary linear layer); None for the others
+    (the caller uses the canonical tier)."""
+    cfg = job.cfg
+    if job.op == "bspn":
+        arr = {k: np.asarray(inputs[k], dtype=np.int64)
+               for k in ("x", "weight_sign", "weight_exp", "bias")}
+        out, dexp = fb.bspn_tokens(arr["x"][None, :], arr["weight_sign"], arr["weight_exp"],
+                                   arr["bias"], cfg)
+        return {"out": out[0].tolist(), "divisor_exp": dexp[0].tolist()}
+    if job.op == "binary_linear":
+        n, o = cfg.in_features, cfg.out_features
+        counts = np.asarray(inputs["counts"], dtype=np.int64)[None, :]
+        signs = np.asarray(inputs["signs"], dtype=np.int64).reshape(1, o, n)
+        acc, partial = fb.binary_linear_rows(counts, signs, cfg)
+        return {"acc": acc[0].tolist(), "partial": partial[0].reshape(-1).tolist()}
+    return None

@@ -64,6 +64,15 @@ class Stream:
         """Integers in ``[0, n)``."""
         return self.ints(0, n - 1, shape)
 
+    def signs(self, shape: tuple[int, ...]) -> I64:
+        """Entries +1 or -1: the bits of the outputs, least significant byte first (64 per
+        output)."""
+        n = int(np.prod(shape)) if shape else 1
+        words = self.raw(-(-n // 64))
+        bits = np.unpackbits(words.astype("<u8").view(np.uint8), bitorder="little")[:n]
+        out: I64 = bits.astype(np.int64).reshape(shape) * 2 - 1
+        return out
+
     def choice(self, values: Sequence[int], shape: tuple[int, ...]) -> I64:
         """Entries drawn from ``values``."""
         table = np.asarray(values, dtype=np.int64)

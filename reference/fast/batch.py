@@ -111,15 +111,19 @@ def binary_linear_rows(counts: I64, signs: I64, cfg: BinaryLinearConfig) -> tupl
     """Accumulators and running sums of every case (:func:`reference.binary_linear.linear_count`
     and :func:`reference.binary_linear.linear_time`, spec/05-binary-linear.md).
 
-    ``counts`` is ``(B, in)``, ``signs`` ``(B, out, in)`` of +-1.  ``acc = signs @ (c - o)``;
-    the running sum after step ``t`` is ``sum_j s_j * spike_j(1..t)``, i.e. the cumulative
-    sum over steps of ``signs @ S`` where ``S[j, t]`` is count ``c_j``'s spike at step ``t``
-    (the IF encoder's table).
+    ``counts`` is ``(B, in)``, ``signs`` ``(B, out, in)`` of +-1.  With
+    ``H[b, o, v] = sum of the signs of row o over the inputs whose count is v``, the
+    accumulator is ``sum_v H[v] * (v - offset)`` and the running sum after step ``t`` is
+    ``sum_v H[v] * spikes(v, 1..t)`` (the IF encoder's train of count ``v``, summed up to
+    step ``t``): every input with count ``v`` spikes at the same steps.
     """
-    table = np.array([spikes.encode(c, cfg.spike_config)
-                      for c in range(cfg.spike_config.count_max + 1)], dtype=np.int64)
-    acc = np.einsum("boi,bi->bo", signs, counts - cfg.offset)
-    trains = table[counts]  # (B, in, T)
-    per_step = np.einsum("boi,bit->bot", signs, trains)
-    partial: I64 = np.cumsum(per_step, axis=-1)
+    spike = cfg.spike_config
+    table = np.array([spikes.encode(c, spike) for c in range(spike.count_max + 1)],
+                     dtype=np.int64)
+    cum = np.cumsum(table, axis=1)  # (V, T): spikes of count v up to each step
+    h = np.empty((counts.shape[0], signs.shape[1], len(table)), dtype=np.int64)
+    for v in range(len(table)):
+        h[:, :, v] = np.einsum("boi,bi->bo", signs, (counts == v).astype(np.int64))
+    acc: I64 = h @ (np.arange(len(table), dtype=np.int64) - cfg.offset)
+    partial: I64 = h @ cum
     return acc, partial
