@@ -56,6 +56,8 @@ class FuzzCase:
     """One request and what the reference expects of it."""
 
     id: str
+    job: str
+    """The job's name (conformance/fuzz/jobs.py)."""
     op: str
     config: dict[str, JSON]
     inputs: dict[str, JSON]
@@ -80,12 +82,16 @@ class Batch:
     """Fast-tier results the canonical tier did not confirm (a defect of the oracle)."""
 
 
+_COMPACT = json.JSONEncoder(separators=(",", ":"), sort_keys=True).encode
+_DEFAULT = json.JSONEncoder().encode
+
+
 def request_line(case_id: str, op: str, config_json: str, inputs: dict[str, JSON],
                  body: str | None = None) -> bytes:
     """The JSON request of spec/11 (keys sorted; ``body``: the inputs' JSON text when the
     caller wrote it, else compact)."""
     if body is None:
-        body = json.dumps(inputs, separators=(",", ":"), sort_keys=True)
+        body = _COMPACT(inputs)
     return (f'{{"config":{config_json},"id":"{case_id}","inputs":{body},'
             f'"op":"{op}"}}').encode()
 
@@ -97,9 +103,10 @@ def split_expected(op: str, outputs: dict[str, JSON]) -> dict[str, JSON]:
             "profile": {k: outputs[k] for k in spec.profile_outputs if k in outputs}}
 
 
-def fast_line(case_id: str, outputs: dict[str, JSON]) -> bytes:
-    """``{"id": ..., "outputs": {...}}`` in Python's default JSON layout."""
-    return json.dumps({"id": case_id, "outputs": outputs}).encode()
+def fast_line(case_id: str, outputs: dict[str, JSON], text: str | None = None) -> bytes:
+    """``{"id": ..., "outputs": {...}}`` in Python's default JSON layout (``text``: the
+    outputs' JSON text in that layout, when the caller has it)."""
+    return f'{{"id": "{case_id}", "outputs": {text or _DEFAULT(outputs)}}}'.encode()
 
 
 def canonical_expected(op: str, config: dict[str, JSON],
@@ -253,18 +260,22 @@ def build_batch(job: Job, seed: int, index: int, size: int = BATCH,
         for n, inputs in enumerate(_hypothesis_inputs(job, size, key_of(seed, index, job.name))):
             cid = case_id(seed, index, n)
             exp, ordered = canonical_expected(op, config, inputs)
-            cases.append(FuzzCase(cid, op, config, inputs, exp, "hypothesis",
+            cases.append(FuzzCase(cid, job.name, op, config, inputs, exp, "hypothesis",
                                   request_line(cid, op, config_json, inputs),
                                   None if ordered is None else fast_line(cid, ordered)))
         out.canonical_checked = len(cases)
         return out
     inputs_l, outputs_l, texts = draw.draw(job, s, size)
+    seen: dict[int, tuple[dict[str, JSON], str]] = {}
     for n, (inputs, outputs) in enumerate(zip(inputs_l, outputs_l, strict=True)):
         cid = case_id(seed, index, n)
-        cases.append(FuzzCase(cid, op, config, inputs, split_expected(op, outputs), "drawn",
+        known = seen.get(id(outputs))
+        if known is None:
+            known = seen[id(outputs)] = (split_expected(op, outputs), _DEFAULT(outputs))
+        cases.append(FuzzCase(cid, job.name, op, config, inputs, known[0], "drawn",
                               request_line(cid, op, config_json, inputs,
                                            None if texts is None else texts[n]),
-                              fast_line(cid, outputs)))
+                              fast_line(cid, outputs, known[1])))
     picks = s.below(1 << 30, (size,)).tolist()
     # the canonical sample, taken before any case is replaced
     every = max(1, canonical_every)
@@ -277,7 +288,7 @@ def build_batch(job: Job, seed: int, index: int, size: int = BATCH,
             c = cases[n]
             inputs, what = INVALID[op](job.cfg, c.inputs, picks[n] >> 5)
             exp, ordered = canonical_expected(op, config, inputs)
-            cases[n] = FuzzCase(c.id, op, config, inputs, exp, f"out-of-domain: {what}",
+            cases[n] = FuzzCase(c.id, job.name, op, config, inputs, exp, f"out-of-domain: {what}",
                                 request_line(c.id, op, config_json, inputs),
                                 None if ordered is None else fast_line(c.id, ordered))
     table = named_cases(job)
@@ -287,7 +298,7 @@ def build_batch(job: Job, seed: int, index: int, size: int = BATCH,
         cid = cases[n].id
         cfg_json = config_json if cfg is config or cfg == config else json.dumps(
             cfg, separators=(",", ":"), sort_keys=True)
-        cases[n] = FuzzCase(cid, op, cfg, inputs, exp, f"named: {comment}",
+        cases[n] = FuzzCase(cid, job.name, op, cfg, inputs, exp, f"named: {comment}",
                             request_line(cid, op, cfg_json, inputs),
                             None if ordered is None else fast_line(cid, ordered))
     return out

@@ -6,7 +6,8 @@ profile) with the fast tier's batch entry points (reference/fast/batch.py).  The
 regimes follow the Hypothesis strategies of the committed suites
 (conformance/vectors/strategies.py), drawn per row:
 
-- PTsoftmax: rows of 1 to ``max_len`` scores, half of them at most 8 long; *near* rows
+- PTsoftmax: rows of 1 to ``max_len`` scores, half of them at most 8 long (drawn first
+  in the batch); *near* rows
   keep every score within ``F + 2`` integer units below the row's top (terms,
   truncation and ties of the partition), *wide* rows anywhere in the score format;
   a third of the rows with masked entries (one in four);
@@ -48,18 +49,25 @@ QUANT_MAX_N = 12
 
 
 def _ptsoftmax(job: Job, s: Stream, b: int) -> Drawn:
+    short = int((s.below(2, (b,)) == 0).sum())
+    ins, outs, _ = _ptsoftmax_rows(job, s, short, min(8, job.max_len))
+    more_in, more_out, _ = _ptsoftmax_rows(job, s, b - short, job.max_len)
+    return ins + more_in, outs + more_out, None
+
+
+def _ptsoftmax_rows(job: Job, s: Stream, b: int, max_n: int) -> Drawn:
+    if b == 0:
+        return [], [], None
     cfg = job.cfg
     fmt = cfg.score_format
     unit = 1 << cfg.score_frac
-    max_n = job.max_len
-    n = np.where(s.below(2, (b,)) == 0, s.ints(1, min(8, max_n), (b,)), s.ints(1, max_n, (b,)))
+    n = s.ints(1, max_n, (b,))
     width = int(n.max())
     span = min((cfg.partition_frac + 2) * unit, fmt.max - fmt.min)
     near = s.below(2, (b, 1)) == 0
     top = s.ints(fmt.min + span, fmt.max, (b, 1))
-    deltas = regime_rows(s, b, width, 0, span)
-    wide = regime_rows(s, b, width, fmt.min, fmt.max)
-    scores = np.where(near, top - deltas, wide)
+    v = regime_rows(s, b, width, np.where(near, 0, fmt.min), np.where(near, span, fmt.max))
+    scores = np.where(near, top - v, v)
     some_masked = s.below(3, (b, 1)) == 0
     mask = np.where(some_masked, s.choice((0, 1, 1, 1), (b, width)), 1)
     valid = (mask == 1) & (np.arange(width)[None, :] < n[:, None])
@@ -158,8 +166,9 @@ def _if_encode(job: Job, s: Stream, b: int) -> Drawn:
     if table is None:
         table = _IF_TABLES[cfg] = fb.if_encode_table(cfg)
     counts = s.ints(0, cfg.count_max, (b,)).tolist()
-    return ([{"count": c} for c in counts],
-            [{"spikes": table[c][0], "membrane": table[c][1]} for c in counts], None)
+    outs = [{"spikes": sp, "membrane": mem} for sp, mem in table]
+    # the same output object for equal counts: its JSON text is written once per batch
+    return [{"count": c} for c in counts], [outs[c] for c in counts], None
 
 
 def _binary_linear(job: Job, s: Stream, b: int) -> Drawn:

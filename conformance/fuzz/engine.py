@@ -3,9 +3,10 @@
 A backend started as a child process (``exec:``, ``python:``; the runner's
 :class:`~conformance.runner.backends.SubprocessBackend` and its
 :class:`~conformance.runner.process.LineProcess`) gets up to ``window`` requests ahead
-of its answers: the requests are written while its answers are read into the
-process's bounded buffer, so neither side blocks the other, and the bytes of the
-answers in flight stay under :data:`WINDOW_BYTES`.  Waits are bounded by ``timeout``:
+of its answers, written in blocks of up to :data:`BLOCK_LINES` lines: the requests are
+written while its answers are read into the process's bounded buffer, so neither side
+blocks the other, and the bytes of the answers in flight stay under
+:data:`WINDOW_BYTES`.  Waits are bounded by ``timeout``:
 a request that cannot be written within it (the port does not read its stdin) or an
 answer that does not come within it of the previous one (the port hangs, or answers
 slower than that) is a ``timeout`` of the case at the head of the window.
@@ -39,6 +40,15 @@ JSON = Any
 
 WINDOW_BYTES = 8 * 1024 * 1024
 """Bytes of expected answers in flight at most (half the process's pending-line bound)."""
+
+BLOCK_LINES = 64
+"""Requests queued before they are written together (fewer writes, fewer wake-ups)."""
+
+BLOCK_BYTES = 32 * 1024
+"""Bytes of requests queued before they are written together."""
+
+FALLBACK_COST = 4096
+"""Bytes counted for an answer in flight whose expected line is not known (a rejection)."""
 
 Verdict = Callable[[FuzzCase, str, str, list[dict[str, JSON]], Answer | None], None]
 """Called with every judged case: (case, status, message, mismatches, answer or None)."""
@@ -94,6 +104,8 @@ class Engine:
         self.stats = EngineStats()
         self._inflight: collections.deque[FuzzCase] = collections.deque()
         self._inflight_bytes = 0
+        self._block: list[FuzzCase] = []
+        self._block_bytes = 0
         self.pipelined = isinstance(executor, SubprocessBackend)
 
     # --- one at a time ---------------------------------------------------------------
@@ -114,7 +126,8 @@ class Engine:
     # --- pipelined -------------------------------------------------------------------
 
     def run(self, case: FuzzCase) -> None:
-        """Send ``case`` (its answer is judged later, or now when not pipelined)."""
+        """Queue ``case``: it is sent with the next block of requests (or now when the
+        backend is not pipelined) and its answer judged when it comes."""
         if self.log is not None:
             self.log(case.request)
         self.stats.sent += 1
@@ -125,33 +138,45 @@ class Engine:
         if not self.pipelined or not isinstance(ex, SubprocessBackend):
             self._call(case)
             return
-        proc = ex.proc
-        if proc is None or proc.poll() is not None:
-            self.drain()
-            self._call(case)  # starts (or restarts) the process
+        if not self._inflight and not self._block:
+            proc = ex.proc
+            if proc is None or proc.poll() is not None:
+                self._call(case)  # starts (or restarts) the process
+                return
+        cost = len(case.fast) if case.fast is not None else FALLBACK_COST
+        while (self._inflight or self._block) and (
+                len(self._inflight) + len(self._block) >= self.window
+                or self._inflight_bytes + cost > WINDOW_BYTES):
+            if self._block:
+                self._flush()
+                continue
+            self._receive()
+        self._block.append(case)
+        self._block_bytes += len(case.request)
+        self._inflight_bytes += cost
+        if len(self._block) >= min(BLOCK_LINES, self.window) or self._block_bytes >= BLOCK_BYTES:
+            self._flush()
+
+    def _flush(self) -> None:
+        """Send the queued block of requests in as few writes as the pipe allows."""
+        ex = self.executor
+        assert isinstance(ex, SubprocessBackend)
+        block, self._block, self._block_bytes = self._block, [], 0
+        if not block:
             return
-        cost = len(case.fast) if case.fast is not None else 4096
-        while self._inflight and (len(self._inflight) >= self.window
-                                  or self._inflight_bytes + cost > WINDOW_BYTES):
-            if not self._receive():
-                break
+        self._inflight.extend(block)
         proc = ex.proc
         if proc is None:
-            self._call(case)
+            self._stream_failed("crash", "the backend process is gone")
             return
-        sent = proc.send_line(case.request, self.timeout)
+        sent = proc.send_lines([c.request for c in block], self.timeout)
         if sent != "sent":
-            self._inflight.append(case)
-            self._inflight_bytes += cost
             what = ("the backend closed its stdin (it " + proc.status() + ")"
                     if sent == "closed" else
-                    f"a request could not be written within {self.timeout:g} s (the backend "
-                    "does not read its stdin while answers wait: it answers slower than the "
-                    "window, or hangs)")
+                    f"requests could not be written within {self.timeout:g} s (the backend "
+                    "does not read its stdin while its answers wait: it answers slower than "
+                    "the window allows, or hangs)")
             self._stream_failed("crash" if sent == "closed" else "timeout", what)
-            return
-        self._inflight.append(case)
-        self._inflight_bytes += cost
 
     def _receive(self) -> bool:
         """Read and judge the answer of the head case; False after a stream failure."""
@@ -194,7 +219,7 @@ class Engine:
 
     def _pop(self) -> FuzzCase:
         case = self._inflight.popleft()
-        self._inflight_bytes -= len(case.fast) if case.fast is not None else 4096
+        self._inflight_bytes -= len(case.fast) if case.fast is not None else FALLBACK_COST
         return case
 
     def _stream_failed(self, kind: str, message: str) -> None:
@@ -210,8 +235,9 @@ class Engine:
         self.verdict(head, kind, f"{message}; the backend was restarted and the "
                      f"{len(self._inflight)} other request(s) in flight were run again one "
                      "at a time", [], Answer(kind, message=message, stderr=stderr))
-        rest = list(self._inflight)
+        rest = [*self._inflight, *self._block]
         self._inflight.clear()
+        self._block, self._block_bytes = [], 0
         self._inflight_bytes = 0
         for case in rest:
             if self.stats.gave_up:
@@ -220,7 +246,9 @@ class Engine:
                 self._call(case)
 
     def drain(self) -> None:
-        """Read the answers of every case still in flight."""
+        """Send what is queued and read the answers of every case still in flight."""
+        if self._block:
+            self._flush()
         while self._inflight:
             self._receive()
 

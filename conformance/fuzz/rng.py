@@ -95,22 +95,43 @@ def regime_rows(s: Stream, rows: int, n: int, lo: int | I64, hi: int | I64) -> I
     - extremes: each value one of ``lo``, ``hi``, ``0`` (clamped), ``lo + 1``, ``hi - 1``;
     - constant: one drawn value repeated;
     - sparse: mostly the value nearest 0, one in eight uniform.
+
+    One 64-bit output per entry feeds every regime (the row's regime picks which use of
+    it counts): its value modulo the range gives the uniform value, its top three bits
+    the sparse choice, and it modulo 5 or the small range the other regimes.
     """
     shape = (rows, n)
     lo_a = np.broadcast_to(np.asarray(lo, dtype=np.int64), shape)
     hi_a = np.broadcast_to(np.asarray(hi, dtype=np.int64), shape)
-    zero = np.minimum(np.maximum(0, lo_a), hi_a)
+    lo1, hi1 = lo_a[:, :1], hi_a[:, :1]
     regime = s.below(len(REGIMES), (rows, 1))
-    uniform = s.ints(lo_a, hi_a, shape)
-    width = np.maximum(np.abs(lo_a[:, :1]), np.abs(hi_a[:, :1]))
+    width = np.maximum(np.abs(lo1), np.abs(hi1))
     bits = np.floor(np.log2(np.maximum(width, 1).astype(np.float64))).astype(np.int64) + 1
     b = s.ints(0, np.maximum(1, bits // 2), (rows, 1))
-    small = np.clip(s.ints(-(1 << b), 1 << b, shape), lo_a, hi_a)
-    pool = np.stack([lo_a, hi_a, zero, np.minimum(lo_a + 1, hi_a), np.maximum(hi_a - 1, lo_a)])
-    pick = s.below(5, shape)
-    extremes = np.take_along_axis(pool, pick[None], axis=0)[0]
-    constant = np.broadcast_to(uniform[:, :1], shape)
-    sparse = np.where(s.below(8, shape) == 0, uniform, zero)
-    out: I64 = np.select([regime == 0, regime == 1, regime == 2, regime == 3],
-                         [uniform, small, extremes, constant], sparse)
+    u = s.raw(rows * n).reshape(shape)
+    span = (hi_a - lo_a).astype(np.uint64) + np.uint64(1)
+    uniform = lo_a + (u % span).astype(np.int64)
+    out = uniform
+    pick = regime[:, 0]
+    if (pick == 1).any():
+        r = pick == 1
+        half = np.left_shift(np.int64(1), b[r])
+        small = (u[r] % (2 * half + 1).astype(np.uint64)).astype(np.int64) - half
+        out[r] = np.clip(small, lo_a[r], hi_a[r])
+    if (pick == 2).any():
+        r = pick == 2
+        lo_r, hi_r = lo_a[r], hi_a[r]
+        zero = np.minimum(np.maximum(0, lo_r), hi_r)
+        pool = np.stack([lo_r, hi_r, zero, np.minimum(lo_r + 1, hi_r),
+                         np.maximum(hi_r - 1, lo_r)])
+        idx = (u[r] % np.uint64(5)).astype(np.int64)
+        out[r] = np.take_along_axis(pool, idx[None], axis=0)[0]
+    if (pick == 3).any():
+        r = pick == 3
+        out[r] = uniform[r][:, :1]
+    if (pick == 4).any():
+        r = pick == 4
+        lo_r, hi_r = lo_a[r], hi_a[r]
+        zero = np.minimum(np.maximum(0, lo_r), hi_r)
+        out[r] = np.where((u[r] >> np.uint64(61)) == 0, uniform[r], zero)
     return out

@@ -112,18 +112,21 @@ def fuzz(options: Options, executor: Executor | None, backend_spec: str,
         _finish(res, start)
         return res
     jobs = plan.jobs
-    job_by_id: dict[str, Job] = {}
+    job_of = {j.name: j for j in jobs}
+    passed: dict[str, int] = {}
+    """Passing cases per job (counted apart: the common case must stay cheap)."""
     to_shrink: list[tuple[FuzzCase, str, str, list[dict[str, JSON]]]] = []
     shrink_keys: set[tuple[str, str]] = set()
 
     def verdict(case: FuzzCase, status: str, message: str, mismatches: list[dict[str, JSON]],
                 answer: Answer | None) -> None:
+        if status == "pass":
+            passed[case.job] = passed.get(case.job, 0) + 1
+            return
         res.counts[status] = res.counts.get(status, 0) + 1
-        job = job_by_id[case.id.rsplit("-", 1)[0]]
+        job = job_of[case.job]
         _bump(res.per_job, job.name, status)
         _bump(res.per_operator, case.op, status)
-        if status == "pass":
-            return
         if len(res.failures) < MAX_REPORTED:
             res.failures.append({
                 "id": case.id, "job": job.name, "op": case.op, "status": status,
@@ -167,7 +170,6 @@ def fuzz(options: Options, executor: Executor | None, backend_spec: str,
             job = plan.job_of(b, jobs)
             size = plan.size_of(b)
             built = build_batch(job, plan.seed, b, size, plan.canonical_every, plan.source)
-            job_by_id[f"fz{plan.seed}-{b}"] = job
             res.batches.append(b)
             res.canonical_checked += built.canonical_checked
             for d in built.disagreements:
@@ -193,13 +195,19 @@ def fuzz(options: Options, executor: Executor | None, backend_spec: str,
         if log_file is not None:
             with contextlib.suppress(OSError):
                 log_file.close()
+    for name, n in passed.items():
+        res.counts["pass"] = res.counts.get("pass", 0) + n
+        for table, key in ((res.per_job, name), (res.per_operator, job_of[name].op)):
+            row = table.setdefault(key, {"cases": 0, "pass": 0, "fail": 0})
+            row["cases"] += n
+            row["pass"] += n
     res.fast_path = engine.stats.fast_path
     res.judged = engine.stats.judged
     res.stream_failures = engine.stats.stream_failures
     if engine.stats.gave_up:
         res.problems.append(engine.stats.gave_up)
     try:
-        _shrink_all(res, options, executor, to_shrink, job_by_id, progress)
+        _shrink_all(res, options, executor, to_shrink, job_of, progress)
     except KeyboardInterrupt:
         res.problems.append("shrinking was interrupted")
     finally:
@@ -211,7 +219,7 @@ def fuzz(options: Options, executor: Executor | None, backend_spec: str,
 
 def _shrink_all(res: FuzzResult, options: Options, executor: Executor,
                 to_shrink: list[tuple[FuzzCase, str, str, list[dict[str, JSON]]]],
-                job_by_id: dict[str, Job],
+                job_of: dict[str, Job],
                 progress: Callable[[str], None] | None) -> None:
     if not to_shrink:
         return
@@ -224,7 +232,7 @@ def _shrink_all(res: FuzzResult, options: Options, executor: Executor,
             continue
         if progress is not None:
             progress(f"fuzz: shrinking {case.id} ({status})")
-        job = job_by_id[case.id.rsplit("-", 1)[0]]
+        job = job_of[case.job]
         sh = shrink(case, status, message, executor, options.shrink_budget)
         if not sh.mismatches:
             sh.mismatches = mismatches

@@ -182,7 +182,7 @@ def shrink(case: FuzzCase, status: str, message: str, executor: Executor,
 
     def still_fails(cfg: dict[str, JSON], inp: dict[str, JSON]) -> bool:
         exp, _ = canonical_expected(case.op, cfg, inp)
-        trial = FuzzCase(f"{case.id}-s{out.calls}", case.op, cfg, inp, exp, case.origin, b"",
+        trial = FuzzCase(f"{case.id}-s{out.calls}", case.job, case.op, cfg, inp, exp, case.origin, b"",
                          None)
         out.calls += 1
         got, msg, mismatches, _, _ = judge(vector_of(trial), executor.call(vector_of(trial)))
