@@ -123,6 +123,8 @@ def run_merge(args: argparse.Namespace) -> int:
           f"{merged['plan']['shards']} shards, {t['cases']} cases, {t['failed']} failing)")
     for prob in merged["problems"][:10]:
         print(f"  problem: {prob}")
+    for note in merged["notes"]:
+        print(f"  note: {note}")
     print(f"  reports: {', '.join(str(x) for x in paths)}")
     code: int = merged["exit_code"]
     return code

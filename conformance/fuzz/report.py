@@ -223,8 +223,8 @@ def merge(reports: list[dict[str, JSON]]) -> dict[str, JSON]:
             raise MergeError(f"{r['_path']}: shard {i}/{shards} is also {seen[i]}")
         seen[i] = r["_path"]
     missing = [i for i in range(shards) if i not in seen]
-    if missing:
-        problems.append(f"shards {missing} of {shards} are missing")
+    notes = [f"shards {missing} of {shards} are missing: the stream is not covered"] \
+        if missing else []
     batches: dict[int, str] = {}
     for r in reports:
         for b in r["batches"]:
@@ -274,6 +274,7 @@ def merge(reports: list[dict[str, JSON]]) -> dict[str, JSON]:
         "per_operator": dict(sorted(per_op.items())),
         "per_job": dict(sorted(per_job.items())),
         "problems": problems,
+        "notes": notes,
         "failures": [f for r in reports for f in r.get("failures", [])][:200],
         "shrunk": [s for r in reports for s in r.get("shrunk", [])],
     }
