@@ -231,7 +231,7 @@ def test_backend_dying_mid_fuzz(ports: dict[str, Path], tmp_path: Path,
     wrapper.write_text(f"#!/bin/sh\nsed -u 100q | {ports['good']}\n", encoding="utf-8")
     wrapper.chmod(0o755)
     rep = tmp_path / "rep"
-    code, out = _fuzz(capsys, "--backend", f"exec:{wrapper}", "--preset", "tiny",
+    code, _ = _fuzz(capsys, "--backend", f"exec:{wrapper}", "--preset", "tiny",
                       "--ops", "if_encode", "--cases", "600", "--shrink", "0",
                       "--report-dir", str(rep))
     assert code == 1
@@ -261,7 +261,7 @@ def test_port_slower_than_the_timeout(tmp_path: Path,
     slow.write_text("import sys, time\nfor line in sys.stdin:\n    time.sleep(5)\n",
                     encoding="utf-8")
     rep = tmp_path / "rep"
-    code, out = _fuzz(capsys, "--backend", f"exec:{sys.executable} {slow}", "--preset", "tiny",
+    code, _ = _fuzz(capsys, "--backend", f"exec:{sys.executable} {slow}", "--preset", "tiny",
                       "--ops", "if_encode", "--cases", "50", "--timeout", "0.3",
                       "--shrink-time", "1", "--report-dir", str(rep))
     assert code == 1

@@ -183,7 +183,8 @@ def _invalid_if_encode(cfg: Any, inp: dict[str, JSON], r: int) -> tuple[dict[str
 def _invalid_binary_linear(cfg: Any, inp: dict[str, JSON],
                            r: int) -> tuple[dict[str, JSON], str]:
     kinds: list[tuple[dict[str, JSON], str]] = [
-        ({**inp, "counts": _bump(inp["counts"], r >> 8, 1 << cfg.bits)}, "a count above 2^bits - 1"),
+        ({**inp, "counts": _bump(inp["counts"], r >> 8, 1 << cfg.bits)},
+         "a count above 2^bits - 1"),
         ({**inp, "counts": _bump(inp["counts"], r >> 8, -1)}, "a count -1"),
         ({**inp, "signs": _bump(inp["signs"], r >> 8, 0)}, "a sign 0"),
         ({**inp, "counts": inp["counts"][:-1]}, "counts one short"),
@@ -228,6 +229,8 @@ def named_cases(job: Job) -> list[tuple[dict[str, JSON], dict[str, JSON], str, d
                 if job.op == "ptsoftmax" and len(c.inputs.get("scores", ())) > job.max_len \
                         and c.reject is None:
                     continue  # long rows belong to the long-row job
+                exp: dict[str, JSON]
+                ordered: dict[str, JSON] | None
                 fast = None if c.reject is not None or c.config is not None else \
                     draw.fast_outputs(job, c.inputs)
                 if fast is not None:
@@ -320,7 +323,7 @@ def _hypothesis_inputs(job: Job, size: int, seed_value: int) -> list[dict[str, J
     """``size`` examples of the suite's Hypothesis strategy for ``job`` (derandomized)."""
     from conformance.vectors import strategies as strat
 
-    strategies = {
+    strategies: dict[str, Callable[[], Any]] = {
         "ptsoftmax": lambda: strat.ptsoftmax_inputs(job.cfg, job.max_len),
         "bspn": lambda: strat.bspn_inputs(job.cfg),
         "quantize": lambda: strat.quantize_inputs(job.cfg),

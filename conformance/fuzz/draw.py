@@ -211,9 +211,9 @@ def fixed_width_rows(a: I64) -> list[str]:
         rest //= 10
         chars[:, :, width - 1 - k] = np.where(k < nd, d, ord(" "))
     neg = a < 0
-    for d in range(1, digits + 1):
-        at = chars[:, :, width - 1 - d]
-        at[neg & (nd == d)] = ord("-")
+    for length in range(1, digits + 1):
+        at = chars[:, :, width - 1 - length]
+        at[neg & (nd == length)] = ord("-")
     flat = chars.reshape(rows, -1)
     return ["[" + flat[r, :-1].tobytes().decode("ascii") + "]" for r in range(rows)]
 

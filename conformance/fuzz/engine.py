@@ -27,7 +27,6 @@ the runner's ``decode_answer`` and ``judge``, exactly as ``check`` does.
 from __future__ import annotations
 
 import collections
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any

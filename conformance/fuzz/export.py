@@ -10,6 +10,7 @@ suites; the directory's ``manifest.json`` lists the files with their hashes, so
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ class Exported:
     rule_text: str
 
 
-def export_shrunk(out_dir: Path, items: list[tuple[Shrunk, str, str]],
+def export_shrunk(out_dir: Path, items: list[tuple[Shrunk, str, dict[str, JSON]]],
                   seed: int) -> list[Exported]:
     """Write ``(shrunk, preset, suite config)`` items under ``out_dir`` with a manifest."""
     from conformance.operators import run_reference
@@ -52,7 +53,7 @@ def export_shrunk(out_dir: Path, items: list[tuple[Shrunk, str, str]],
         case = Case(dict(sh.inputs), comment, (),
                     config=None if sh.config == suite_config else dict(sh.config),
                     reject=reject)
-        suite = Suite(name, sh.op, preset, dict(suite_config), lambda c=case: [c])
+        suite = Suite(name, sh.op, preset, dict(suite_config), functools.partial(list, [case]))
         data = build_suite(suite)
         raw = write_file(out_dir / suite.path, data)
         entries.append(manifest_entry(suite.path, raw))

@@ -94,14 +94,15 @@ def _junit(name: str, verdict: str, per_job: dict[str, dict[str, int]],
                           "failed").text = text
     if problems or verdict != "PASS":
         tc = ET.SubElement(suite, "testcase", classname="fuzz", name="run")
-        if problems or verdict == "FAIL" and not n_fail:
+        if problems or (verdict == "FAIL" and not n_fail):
             n_fail += 1
             ET.SubElement(tc, "failure", message=f"verdict {verdict}").text = "\n".join(problems)
         elif verdict != "PASS":
             ET.SubElement(tc, "skipped", message=f"verdict {verdict}")
     suite.set("tests", str(len(suite)))
     suite.set("failures", str(n_fail))
-    return ET.tostring(suite, encoding="utf-8", xml_declaration=True)
+    raw: bytes = ET.tostring(suite, encoding="utf-8", xml_declaration=True)
+    return raw
 
 
 def write_reports(res: FuzzResult, out_dir: Path) -> list[Path]:

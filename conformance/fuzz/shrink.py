@@ -163,7 +163,7 @@ def _values(inp: dict[str, JSON]) -> Iterator[dict[str, JSON]]:
             if isinstance(x, int) and x != neutral:
                 half = neutral + (x - neutral) // 2
                 if half not in (x, neutral):
-                    yield {**inp, name: v[:i] + [half] + v[i + 1:]}
+                    yield {**inp, name: [*v[:i], half, *v[i + 1:]]}
 
 
 def candidates(op: str, cfg: dict[str, JSON], inp: dict[str, JSON]) -> Iterator[Candidate]:
@@ -182,8 +182,8 @@ def shrink(case: FuzzCase, status: str, message: str, executor: Executor,
 
     def still_fails(cfg: dict[str, JSON], inp: dict[str, JSON]) -> bool:
         exp, _ = canonical_expected(case.op, cfg, inp)
-        trial = FuzzCase(f"{case.id}-s{out.calls}", case.job, case.op, cfg, inp, exp, case.origin, b"",
-                         None)
+        trial = FuzzCase(f"{case.id}-s{out.calls}", case.job, case.op, cfg, inp, exp,
+                         case.origin, b"", None)
         out.calls += 1
         got, msg, mismatches, _, _ = judge(vector_of(trial), executor.call(vector_of(trial)))
         if got == status:
