@@ -5,9 +5,9 @@ seed and the batch's number (so a batch is the same wherever and whenever it is
 built).  Its cases are:
 
 - drawn cases (conformance/fuzz/draw.py), expected results by the fast tier; a sample
-  (the cases at stream positions ``p = phase mod canonical_every``, ``p = index * BATCH +
-  n``) is recomputed by the canonical tier and any disagreement is reported (the
-  canonical result is used);
+  (the cases at stream positions ``p = phase mod (canonical_every * sample_scale(job))``,
+  ``p = index * BATCH + n``) is recomputed by the canonical tier and any disagreement is
+  reported (the canonical result is used);
 - out-of-domain cases (one in :data:`INVALID_EVERY`): a drawn case with one field
   pushed outside the domain (a value one past its format, a wrong length, a mask
   entry 2, ...), expected rejection by the canonical tier;
@@ -60,7 +60,8 @@ class FuzzCase:
     """The job's name (conformance/fuzz/jobs.py)."""
     op: str
     config: dict[str, JSON]
-    inputs: dict[str, JSON]
+    given: draw.Inputs
+    """The inputs, or a function making them (drawn cases build them only when needed)."""
     expected: dict[str, JSON]
     """``{"outputs": {...}, "profile": {...}}`` or ``{"reject": cls, "message": text}``."""
     origin: str
@@ -68,6 +69,13 @@ class FuzzCase:
     request: bytes
     fast: bytes | None
     """The answer line that passes without parsing (None: always judged in full)."""
+
+    @property
+    def inputs(self) -> dict[str, JSON]:
+        """The inputs (made on first use)."""
+        if callable(self.given):
+            self.given = self.given()
+        return self.given
 
 
 @dataclass
@@ -245,6 +253,28 @@ def named_cases(job: Job) -> list[tuple[dict[str, JSON], dict[str, JSON], str, d
 # --- building ---------------------------------------------------------------------------
 
 
+SAMPLE_UNIT = 1024
+"""Input integers per case that one unit of the canonical sample's spacing pays for."""
+
+
+def sample_scale(job: Job) -> int:
+    """How much sparser the canonical sample of ``job`` is: ``max(1, m // SAMPLE_UNIT)`` for
+    ``m`` input integers per case (BSPN at 768 channels and the binary linear layer at full
+    fan-in take the canonical tier a fraction of a second per case; they are sampled
+    proportionally less often, so every job costs the sample about the same time)."""
+    cfg = job.cfg
+    m: int
+    if job.op == "bspn":
+        m = 4 * cfg.channels
+    elif job.op == "binary_linear":
+        m = cfg.in_features * (cfg.out_features + 1)
+    elif job.op == "ptsoftmax":
+        m = 2 * job.max_len
+    else:
+        m = 1
+    return max(1, m // SAMPLE_UNIT)
+
+
 def case_id(seed: int, index: int, n: int) -> str:
     """The id of case ``n`` of batch ``index`` of the run with ``seed``."""
     return f"fz{seed}-{index}-{n}"
@@ -270,18 +300,19 @@ def build_batch(job: Job, seed: int, index: int, size: int = BATCH,
         return out
     inputs_l, outputs_l, texts = draw.draw(job, s, size)
     seen: dict[int, tuple[dict[str, JSON], str]] = {}
-    for n, (inputs, outputs) in enumerate(zip(inputs_l, outputs_l, strict=True)):
+    for n, (given, outputs) in enumerate(zip(inputs_l, outputs_l, strict=True)):
         cid = case_id(seed, index, n)
         known = seen.get(id(outputs))
         if known is None:
             known = seen[id(outputs)] = (split_expected(op, outputs), _DEFAULT(outputs))
-        cases.append(FuzzCase(cid, job.name, op, config, inputs, known[0], "drawn",
-                              request_line(cid, op, config_json, inputs,
-                                           None if texts is None else texts[n]),
+        cases.append(FuzzCase(cid, job.name, op, config, given, known[0], "drawn",
+                              request_line(cid, op, config_json, draw.materialize(given),
+                                           None) if texts is None else
+                              request_line(cid, op, config_json, {}, texts[n]),
                               fast_line(cid, outputs, known[1])))
     picks = s.below(1 << 30, (size,)).tolist()
     # the canonical sample, taken before any case is replaced
-    every = max(1, canonical_every)
+    every = max(1, canonical_every) * sample_scale(job)
     phase = key_of(seed, "sample", job.name) % every
     first = (phase - index * BATCH) % every
     for n in range(first, size, every):

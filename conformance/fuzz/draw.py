@@ -27,6 +27,7 @@ Every row of values is drawn in one of the regimes of
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -37,12 +38,18 @@ from conformance.fuzz.rng import I64, Stream, regime_rows
 from reference.fast import batch as fb
 
 JSON = Any
-Drawn = tuple[list[dict[str, JSON]], list[dict[str, JSON]], list[str] | None]
+Inputs = dict[str, JSON] | Callable[[], dict[str, JSON]]
+"""A case's inputs, or a function making them (when the drawing function wrote their JSON
+text itself, the Python lists are made only for a case that needs them)."""
+Drawn = tuple[list[Inputs], list[dict[str, JSON]], list[str] | None]
 """Inputs, outputs (normative then profile, in the operator's order) and, when the drawing
 function writes it itself, the JSON text of the inputs of each case."""
 
 BSPN_BLOCK = 16
 """BSPN tokens drawn per set of parameters."""
+
+LOOKUP_SPAN = 4096
+"""Rows whose values span fewer than this many integers are formatted by table lookup."""
 
 QUANT_MAX_N = 12
 """Longest quantizer input drawn (as the suites' strategy)."""
@@ -74,7 +81,8 @@ def _ptsoftmax_rows(job: Job, s: Stream, b: int, max_n: int) -> Drawn:
     out, z, k = fb.ptsoftmax_rows(scores, valid, cfg)
     sl, ml, ol = scores.tolist(), mask.tolist(), out.tolist()
     zl, kl, nl = z.tolist(), k.tolist(), n.tolist()
-    ins, outs = [], []
+    ins: list[Inputs] = []
+    outs: list[dict[str, JSON]] = []
     for r in range(b):
         m = nl[r]
         ins.append({"mask": ml[r][:m], "scores": sl[r][:m]})
@@ -104,9 +112,9 @@ def _bspn(job: Job, s: Stream, b: int) -> Drawn:
     bias = regime_rows(s, nb, c, np.where(regime == 1, max(bfmt.min, -small), bfmt.min),
                        np.where(regime == 1, min(bfmt.max, small), bfmt.max))
     bias = np.where(regime == 0, 0, bias)
-    xl = x.tolist()
+    xtext = fixed_width_rows(x)
     sl, wl, bl = sign.tolist(), wexp.tolist(), bias.tolist()
-    ins: list[dict[str, JSON]] = []
+    ins: list[Inputs] = []
     outs: list[dict[str, JSON]] = []
     texts: list[str] = []
     for k in range(nb):
@@ -116,11 +124,14 @@ def _bspn(job: Job, s: Stream, b: int) -> Drawn:
         params = (f'{{"bias":{_compact(bl[k])},"weight_exp":{_compact(wl[k])},'
                   f'"weight_sign":{_compact(sl[k])},"x":')
         for r, (o, d) in enumerate(zip(out.tolist(), dexp.tolist(), strict=True)):
-            ins.append({"bias": bl[k], "weight_exp": wl[k], "weight_sign": sl[k],
-                        "x": xl[lo + r]})
+            ins.append(functools.partial(_bspn_case, bl[k], wl[k], sl[k], x[lo + r]))
             outs.append({"out": o, "divisor_exp": d})
-            texts.append(params + _compact(xl[lo + r]) + "}")
+            texts.append(params + xtext[lo + r] + "}")
     return ins, outs, texts
+
+
+def _bspn_case(bias: list[int], wexp: list[int], sign: list[int], x: I64) -> dict[str, JSON]:
+    return {"bias": bias, "weight_exp": wexp, "weight_sign": sign, "x": x.tolist()}
 
 
 def _quantize(job: Job, s: Stream, b: int) -> Drawn:
@@ -149,7 +160,8 @@ def _quantize(job: Job, s: Stream, b: int) -> Drawn:
     counts = fb.quantize_rows(x, m, shift, bias, cfg)
     xl, cl, nl = x.tolist(), counts.tolist(), n.tolist()
     ml, shl, bl = m.tolist(), shift.tolist(), bias.tolist()
-    ins, outs = [], []
+    ins: list[Inputs] = []
+    outs: list[dict[str, JSON]] = []
     for r in range(b):
         k = nl[r]
         ins.append({"bias": bl[r], "multiplier": ml[r], "shift": shl[r], "x": xl[r][:k]})
@@ -178,12 +190,15 @@ def _binary_linear(job: Job, s: Stream, b: int) -> Drawn:
     signs = s.signs((b, o, n))
     acc, partial = fb.binary_linear_rows(counts, signs, cfg)
     flat = signs.reshape(b, o * n)
-    cl, sl = counts.tolist(), flat.tolist()
     al, pl = acc.tolist(), partial.reshape(b, -1).tolist()
     ctext, stext = fixed_width_rows(counts), fixed_width_rows(flat)
-    return ([{"counts": cl[r], "signs": sl[r]} for r in range(b)],
+    return ([functools.partial(_linear_case, counts[r], flat[r]) for r in range(b)],
             [{"acc": al[r], "partial": pl[r]} for r in range(b)],
             [f'{{"counts":{ctext[r]},"signs":{stext[r]}}}' for r in range(b)])
+
+
+def _linear_case(counts: I64, signs: I64) -> dict[str, JSON]:
+    return {"counts": counts.tolist(), "signs": signs.tolist()}
 
 
 def _compact(values: list[int]) -> str:
@@ -200,6 +215,13 @@ def fixed_width_rows(a: I64) -> list[str]:
     top = int(mag.max()) if a.size else 0
     digits = len(str(top))
     width = digits + 1
+    low = int(a.min()) if a.size else 0
+    if int(a.max()) - low < LOOKUP_SPAN if a.size else False:
+        # few distinct values: one gather from the text of each
+        table = np.frombuffer(b"".join(f"{v:>{width}},".encode() for v in range(
+            low, int(a.max()) + 1)), dtype=np.uint8).reshape(-1, width + 1)
+        flat = table[a - low].reshape(rows, -1)
+        return ["[" + flat[r, :-1].tobytes().decode("ascii") + "]" for r in range(rows)]
     chars = np.full((rows, n, width + 1), ord(" "), dtype=np.uint8)
     chars[:, :, width] = ord(",")
     nd = np.ones(a.shape, dtype=np.int64)
@@ -223,6 +245,11 @@ DRAW: dict[str, Callable[[Job, Stream, int], Drawn]] = {
     "if_encode": _if_encode, "binary_linear": _binary_linear,
 }
 """The drawing function of each operator."""
+
+
+def materialize(inputs: Inputs) -> dict[str, JSON]:
+    """The inputs themselves."""
+    return inputs() if callable(inputs) else inputs
 
 
 def draw(job: Job, s: Stream, b: int) -> Drawn:
