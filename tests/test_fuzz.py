@@ -278,3 +278,25 @@ def test_hypothesis_source(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
                       "--report-dir", str(rep))
     assert code == 0, out
     assert _report(rep)["plan"]["source"] == "hypothesis"
+
+
+@pytest.mark.parametrize("preset", ["tiny", "tiny-b2", "sorbet"])
+def test_request_and_expected_lines(preset: str) -> None:
+    """Every request line is JSON of the case's own config and inputs; every precomputed
+    answer line is the expected outputs in Python's JSON layout."""
+    from conformance.fuzz.batch import build_batch
+    from conformance.fuzz.jobs import select_jobs
+    from conformance.operators import OPS
+
+    for job in select_jobs((), (preset,)):
+        batch = build_batch(job, 11, 2, size=64, canonical_every=10 ** 9)
+        for case in batch.cases:
+            req = json.loads(case.request)
+            assert req == {"config": case.config, "id": case.id, "inputs": case.inputs,
+                           "op": job.op}
+            if "reject" in case.expected:
+                continue
+            spec = OPS[job.op]
+            outputs = {**case.expected["outputs"], **case.expected["profile"]}
+            ordered = {k: outputs[k] for k in (*spec.outputs, *spec.profile_outputs)}
+            assert case.fast == json.dumps({"id": case.id, "outputs": ordered}).encode()

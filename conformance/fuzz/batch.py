@@ -298,13 +298,15 @@ def build_batch(job: Job, seed: int, index: int, size: int = BATCH,
                                   None if ordered is None else fast_line(cid, ordered)))
         out.canonical_checked = len(cases)
         return out
-    inputs_l, outputs_l, texts = draw.draw(job, s, size)
+    inputs_l, outputs_l, texts, out_texts = draw.draw(job, s, size)
     seen: dict[int, tuple[dict[str, JSON], str]] = {}
     for n, (given, outputs) in enumerate(zip(inputs_l, outputs_l, strict=True)):
         cid = case_id(seed, index, n)
         known = seen.get(id(outputs))
         if known is None:
-            known = seen[id(outputs)] = (split_expected(op, outputs), _DEFAULT(outputs))
+            known = (split_expected(op, outputs),
+                     _DEFAULT(outputs) if out_texts is None else out_texts[n])
+            seen[id(outputs)] = known
         cases.append(FuzzCase(cid, job.name, op, config, given, known[0], "drawn",
                               request_line(cid, op, config_json, draw.materialize(given),
                                            None) if texts is None else

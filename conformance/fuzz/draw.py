@@ -28,6 +28,7 @@ Every row of values is drawn in one of the regimes of
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -41,12 +42,15 @@ JSON = Any
 Inputs = dict[str, JSON] | Callable[[], dict[str, JSON]]
 """A case's inputs, or a function making them (when the drawing function wrote their JSON
 text itself, the Python lists are made only for a case that needs them)."""
-Drawn = tuple[list[Inputs], list[dict[str, JSON]], list[str] | None]
+Drawn = tuple[list[Inputs], list[dict[str, JSON]], list[str] | None, list[str] | None]
 """Inputs, outputs (normative then profile, in the operator's order) and, when the drawing
-function writes it itself, the JSON text of the inputs of each case."""
+function writes them itself, the JSON text of the inputs (compact, or with fixed-width
+entries) and of the outputs (Python's default layout, ``[1, 2]``) of each case."""
 
 BSPN_BLOCK = 16
 """BSPN tokens drawn per set of parameters."""
+
+_DEFAULT = json.JSONEncoder().encode
 
 LOOKUP_SPAN = 4096
 """Rows whose values span fewer than this many integers are formatted by table lookup."""
@@ -57,14 +61,16 @@ QUANT_MAX_N = 12
 
 def _ptsoftmax(job: Job, s: Stream, b: int) -> Drawn:
     short = int((s.below(2, (b,)) == 0).sum())
-    ins, outs, _ = _ptsoftmax_rows(job, s, short, min(8, job.max_len))
-    more_in, more_out, _ = _ptsoftmax_rows(job, s, b - short, job.max_len)
-    return ins + more_in, outs + more_out, None
+    ins, outs, itext, otext = _ptsoftmax_rows(job, s, short, min(8, job.max_len))
+    more_in, more_out, more_itext, more_otext = _ptsoftmax_rows(job, s, b - short, job.max_len)
+    assert itext is not None and otext is not None
+    assert more_itext is not None and more_otext is not None
+    return ins + more_in, outs + more_out, itext + more_itext, otext + more_otext
 
 
 def _ptsoftmax_rows(job: Job, s: Stream, b: int, max_n: int) -> Drawn:
     if b == 0:
-        return [], [], None
+        return [], [], [], []
     cfg = job.cfg
     fmt = cfg.score_format
     unit = 1 << cfg.score_frac
@@ -81,13 +87,20 @@ def _ptsoftmax_rows(job: Job, s: Stream, b: int, max_n: int) -> Drawn:
     out, z, k = fb.ptsoftmax_rows(scores, valid, cfg)
     sl, ml, ol = scores.tolist(), mask.tolist(), out.tolist()
     zl, kl, nl = z.tolist(), k.tolist(), n.tolist()
+    stext, sw = fixed_width_cells(scores)
+    mtext, mw = fixed_width_cells(mask)
     ins: list[Inputs] = []
     outs: list[dict[str, JSON]] = []
+    itext: list[str] = []
+    otext: list[str] = []
     for r in range(b):
         m = nl[r]
+        o = ol[r][:m]
         ins.append({"mask": ml[r][:m], "scores": sl[r][:m]})
-        outs.append({"out": ol[r][:m], "partition": zl[r], "k": kl[r]})
-    return ins, outs, None
+        outs.append({"out": o, "partition": zl[r], "k": kl[r]})
+        itext.append(f'{{"mask":[{mtext[r][:m * mw - 1]}],"scores":[{stext[r][:m * sw - 1]}]}}')
+        otext.append(f'{{"out": {o}, "partition": {zl[r]}, "k": {kl[r]}}}')
+    return ins, outs, itext, otext
 
 
 def _bspn(job: Job, s: Stream, b: int) -> Drawn:
@@ -127,7 +140,7 @@ def _bspn(job: Job, s: Stream, b: int) -> Drawn:
             ins.append(functools.partial(_bspn_case, bl[k], wl[k], sl[k], x[lo + r]))
             outs.append({"out": o, "divisor_exp": d})
             texts.append(params + xtext[lo + r] + "}")
-    return ins, outs, texts
+    return ins, outs, texts, None
 
 
 def _bspn_case(bias: list[int], wexp: list[int], sign: list[int], x: I64) -> dict[str, JSON]:
@@ -162,11 +175,17 @@ def _quantize(job: Job, s: Stream, b: int) -> Drawn:
     ml, shl, bl = m.tolist(), shift.tolist(), bias.tolist()
     ins: list[Inputs] = []
     outs: list[dict[str, JSON]] = []
+    itext: list[str] = []
+    otext: list[str] = []
     for r in range(b):
         k = nl[r]
-        ins.append({"bias": bl[r], "multiplier": ml[r], "shift": shl[r], "x": xl[r][:k]})
-        outs.append({"counts": cl[r][:k]})
-    return ins, outs, None
+        x_r, c_r = xl[r][:k], cl[r][:k]
+        ins.append({"bias": bl[r], "multiplier": ml[r], "shift": shl[r], "x": x_r})
+        outs.append({"counts": c_r})
+        itext.append(f'{{"bias":{bl[r]},"multiplier":{ml[r]},"shift":{shl[r]},'
+                     f'"x":[{",".join(map(str, x_r))}]}}')
+        otext.append(f'{{"counts": {c_r}}}')
+    return ins, outs, itext, otext
 
 
 _IF_TABLES: dict[Any, tuple[tuple[list[int], list[int]], ...]] = {}
@@ -179,8 +198,9 @@ def _if_encode(job: Job, s: Stream, b: int) -> Drawn:
         table = _IF_TABLES[cfg] = fb.if_encode_table(cfg)
     counts = s.ints(0, cfg.count_max, (b,)).tolist()
     outs = [{"spikes": sp, "membrane": mem} for sp, mem in table]
-    # the same output object for equal counts: its JSON text is written once per batch
-    return [{"count": c} for c in counts], [outs[c] for c in counts], None
+    texts = [_DEFAULT(o) for o in outs]
+    return ([{"count": c} for c in counts], [outs[c] for c in counts],
+            [f'{{"count":{c}}}' for c in counts], [texts[c] for c in counts])
 
 
 def _binary_linear(job: Job, s: Stream, b: int) -> Drawn:
@@ -194,7 +214,7 @@ def _binary_linear(job: Job, s: Stream, b: int) -> Drawn:
     ctext, stext = fixed_width_rows(counts), fixed_width_rows(flat)
     return ([functools.partial(_linear_case, counts[r], flat[r]) for r in range(b)],
             [{"acc": al[r], "partial": pl[r]} for r in range(b)],
-            [f'{{"counts":{ctext[r]},"signs":{stext[r]}}}' for r in range(b)])
+            [f'{{"counts":{ctext[r]},"signs":{stext[r]}}}' for r in range(b)], None)
 
 
 def _linear_case(counts: I64, signs: I64) -> dict[str, JSON]:
@@ -208,8 +228,16 @@ def _compact(values: list[int]) -> str:
 
 def fixed_width_rows(a: I64) -> list[str]:
     """Each row of a 2-D integer array as a JSON list whose entries are right-aligned to one
-    width (``[ 1,-1,15, 0]``; JSON allows the spaces), formatted by whole-array arithmetic:
-    much faster than ``str`` per value for long rows of small values."""
+    width (``[ 1,-1,15, 0]``; JSON allows the spaces): see :func:`fixed_width_cells`."""
+    cells, _ = fixed_width_cells(a)
+    return ["[" + c[:-1] + "]" for c in cells]
+
+
+def fixed_width_cells(a: I64) -> tuple[list[str], int]:
+    """Each row of a 2-D integer array as the text of its entries, each right-aligned to one
+    width and followed by a comma (`` 1,-1,15, 0,``), and that cell width: the first ``m``
+    entries are the first ``m * width - 1`` characters.  Formatted by whole-array
+    arithmetic, much faster than ``str`` per value for long rows."""
     rows, n = a.shape
     mag = np.abs(a)
     top = int(mag.max()) if a.size else 0
@@ -221,7 +249,7 @@ def fixed_width_rows(a: I64) -> list[str]:
         table = np.frombuffer(b"".join(f"{v:>{width}},".encode() for v in range(
             low, int(a.max()) + 1)), dtype=np.uint8).reshape(-1, width + 1)
         flat = table[a - low].reshape(rows, -1)
-        return ["[" + flat[r, :-1].tobytes().decode("ascii") + "]" for r in range(rows)]
+        return [flat[r].tobytes().decode("ascii") for r in range(rows)], width + 1
     chars = np.full((rows, n, width + 1), ord(" "), dtype=np.uint8)
     chars[:, :, width] = ord(",")
     nd = np.ones(a.shape, dtype=np.int64)
@@ -237,7 +265,7 @@ def fixed_width_rows(a: I64) -> list[str]:
         at = chars[:, :, width - 1 - length]
         at[neg & (nd == length)] = ord("-")
     flat = chars.reshape(rows, -1)
-    return ["[" + flat[r, :-1].tobytes().decode("ascii") + "]" for r in range(rows)]
+    return [flat[r].tobytes().decode("ascii") for r in range(rows)], width + 1
 
 
 DRAW: dict[str, Callable[[Job, Stream, int], Drawn]] = {

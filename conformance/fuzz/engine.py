@@ -146,10 +146,12 @@ class Engine:
         while (self._inflight or self._block) and (
                 len(self._inflight) + len(self._block) >= self.window
                 or self._inflight_bytes + cost > WINDOW_BYTES):
-            if self._block:
+            # make room by reading answers (the queued block goes out whole), or, with
+            # nothing in flight, send the block
+            if self._inflight:
+                self._receive()
+            else:
                 self._flush()
-                continue
-            self._receive()
         self._block.append(case)
         self._block_bytes += len(case.request)
         self._inflight_bytes += cost
