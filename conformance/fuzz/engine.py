@@ -127,21 +127,16 @@ class Engine:
     def run(self, case: FuzzCase) -> None:
         """Queue ``case``: it is sent with the next block of requests (or now when the
         backend is not pipelined) and its answer judged when it comes."""
-        if self.log is not None:
-            self.log(case.request)
-        self.stats.sent += 1
         if self.stats.gave_up:
             self.verdict(case, "not_run", self.stats.gave_up, [], None)
             return
+        if self.log is not None:
+            self.log(case.request)
+        self.stats.sent += 1
         ex = self.executor
         if not self.pipelined or not isinstance(ex, SubprocessBackend):
             self._call(case)
             return
-        if not self._inflight and not self._block:
-            proc = ex.proc
-            if proc is None or proc.poll() is not None:
-                self._call(case)  # starts (or restarts) the process
-                return
         cost = len(case.fast) if case.fast is not None else FALLBACK_COST
         while (self._inflight or self._block) and (
                 len(self._inflight) + len(self._block) >= self.window
@@ -152,6 +147,14 @@ class Engine:
                 self._receive()
             else:
                 self._flush()
+        if self.stats.gave_up:
+            self.verdict(case, "not_run", self.stats.gave_up, [], None)
+            return
+        if not self._inflight and not self._block:
+            proc = ex.proc
+            if proc is None or proc.poll() is not None:
+                self._call(case)  # starts (or restarts) the process
+                return
         self._block.append(case)
         self._block_bytes += len(case.request)
         self._inflight_bytes += cost
@@ -165,11 +168,17 @@ class Engine:
         block, self._block, self._block_bytes = self._block, [], 0
         if not block:
             return
-        self._inflight.extend(block)
         proc = ex.proc
-        if proc is None:
-            self._stream_failed("crash", "the backend process is gone")
+        if proc is None:  # nothing of the block was sent: run it through the executor
+            for case in block:
+                self._inflight_bytes -= len(case.fast) if case.fast is not None else \
+                    FALLBACK_COST
+                if self.stats.gave_up:
+                    self.verdict(case, "not_run", self.stats.gave_up, [], None)
+                else:
+                    self._call(case)
             return
+        self._inflight.extend(block)
         sent = proc.send_lines([c.request for c in block], self.timeout)
         if sent != "sent":
             what = ("the backend closed its stdin (it " + proc.status() + ")"
@@ -185,13 +194,14 @@ class Engine:
         assert isinstance(ex, SubprocessBackend)
         proc = ex.proc
         if proc is None:
-            self._stream_failed("crash", "the backend process is gone")
+            self._stream_failed("crash", "the backend process ended")
             return False
         got = proc.read_line(self.timeout)
         case = self._inflight[0]
         if got.kind == "line":
             if got.data == case.fast:
                 self._pop()
+                ex.failures_in_a_row = 0
                 self.stats.fast_path += 1
                 self.verdict(case, "pass", "", [], None)
                 return True
