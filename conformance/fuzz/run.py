@@ -206,6 +206,9 @@ def fuzz(options: Options, executor: Executor | None, backend_spec: str,
     res.stream_failures = engine.stats.stream_failures
     if engine.stats.gave_up:
         res.problems.append(engine.stats.gave_up)
+    if res.stopped == "interrupted" and to_shrink:
+        res.notes.append("the failing cases were not shrunk: the run was interrupted")
+        to_shrink.clear()
     try:
         _shrink_all(res, options, executor, to_shrink, job_of, progress)
     except KeyboardInterrupt:
