@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +109,9 @@ def test_port_as_written_passes(ports: dict[str, Path], tmp_path: Path,
                                          "binary_linear"}
     assert data["oracle"]["canonical_checked"] >= 3000 // 16
     assert data["oracle"]["fast_path"] > 0 and data["oracle"]["judged_in_full"] > 0
+    suite = ET.parse(rep / "fuzz-junit.xml").getroot()
+    assert suite.get("failures") == "0"
+    assert {tc.get("name") for tc in suite} == set(data["per_job"])
 
 
 def test_shrink_budget_is_reported(ports: dict[str, Path], tmp_path: Path,
@@ -300,3 +304,51 @@ def test_request_and_expected_lines(preset: str) -> None:
             outputs = {**case.expected["outputs"], **case.expected["profile"]}
             ordered = {k: outputs[k] for k in (*spec.outputs, *spec.profile_outputs)}
             assert case.fast == json.dumps({"id": case.id, "outputs": ordered}).encode()
+
+
+def test_garbage_line_mid_stream(ports: dict[str, Path], tmp_path: Path,
+                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """The 40th answer of every port process garbled: each such case is ``garbage``, the
+    port is restarted, every other case is judged and passes."""
+    wrapper = tmp_path / "garbles.sh"
+    wrapper.write_text(f"#!/bin/sh\n{ports['good']} | sed -u '40s/^/oops /'\n",
+                       encoding="utf-8")
+    wrapper.chmod(0o755)
+    rep = tmp_path / "rep"
+    code, _ = _fuzz(capsys, "--backend", f"exec:{wrapper}", "--preset", "tiny",
+                    "--ops", "quantize", "--cases", "300", "--shrink", "0",
+                    "--report-dir", str(rep))
+    assert code == 1
+    data = _report(rep)
+    assert data["counts"] == {"garbage": data["counts"]["garbage"], "pass": 300 - data[
+        "counts"]["garbage"]}
+    assert data["counts"]["garbage"] >= 1
+    assert data["stream_failures"] >= 1
+    assert all(f["status"] == "garbage" and "oops" in f["message"] for f in data["failures"])
+
+
+def test_python_backend_is_pipelined(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A ``python:`` backend runs in the runner's worker process and gets the pipelined
+    stream like an exec port."""
+    rep = tmp_path / "rep"
+    code, out = _fuzz(capsys, "--backend", "python:conformance.runner.backends:ReferenceBackend",
+                      "--preset", "tiny-b2", "--cases", "300", "--report-dir", str(rep))
+    assert code == 0, out
+    data = _report(rep)
+    assert data["backend"]["kind"] == "python"
+    assert data["totals"]["passed"] == 300
+    assert data["oracle"]["fast_path"] == 0  # the worker's layout differs: judged in full
+
+
+def test_time_budget_cuts_a_bounded_stream(ports: dict[str, Path], tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """--cases with a --time-budget that ends first: INCOMPLETE, and the report says why."""
+    rep = tmp_path / "rep"
+    code, out = _fuzz(capsys, "--backend", f"exec:{ports['good']}", "--preset", "tiny",
+                      "--cases", "10000000", "--time-budget", "0.5", "--report-dir", str(rep))
+    assert code == 1
+    data = _report(rep)
+    assert data["verdict"] == "INCOMPLETE"
+    assert data["totals"]["failed"] == 0 and data["totals"]["cases"] > 0
+    assert "time budget" in data["stopped"]
+    assert "INCOMPLETE" in out
