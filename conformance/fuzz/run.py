@@ -227,8 +227,7 @@ def _shrink_all(res: FuzzResult, options: Options, executor: Executor,
     if not to_shrink:
         return
     t0 = time.monotonic()
-    items: list[tuple[Shrunk, str, str]] = []
-    items_cfg: list[tuple[Shrunk, str, dict[str, JSON]]] = []
+    items: list[tuple[Shrunk, Job]] = []
     for case, status, message, mismatches in to_shrink:
         if getattr(executor, "gave_up", None):
             res.notes.append(f"{case.id} was not shrunk: the backend was given up")
@@ -239,20 +238,21 @@ def _shrink_all(res: FuzzResult, options: Options, executor: Executor,
         sh = shrink(case, status, message, executor, options.shrink_budget)
         if not sh.mismatches:
             sh.mismatches = mismatches
-        items.append((sh, job.preset, job.name))
-        items_cfg.append((sh, job.preset, job.config))
+        items.append((sh, job))
     res.shrink_s = time.monotonic() - t0
     exported: list[Exported] = []
-    if options.shrunk_dir is not None and items_cfg:
+    if options.shrunk_dir is not None and items:
         try:
-            exported = export_shrunk(options.shrunk_dir, items_cfg, options.plan.seed)
+            exported = export_shrunk(options.shrunk_dir,
+                                     [(sh, job.preset, job.config) for sh, job in items],
+                                     options.plan.seed)
         except Exception as exc:  # a report without the file beats no report
             res.problems.append(f"the shrunk cases could not be written to "
                                 f"{options.shrunk_dir}: {type(exc).__name__}: {exc}")
     res.exported = exported
-    for n, (sh, _preset, job_name) in enumerate(items):
+    for n, (sh, job) in enumerate(items):
         entry: dict[str, JSON] = {
-            "original_id": sh.original_id, "job": job_name, "op": sh.op, "status": sh.status,
+            "original_id": sh.original_id, "job": job.name, "op": sh.op, "status": sh.status,
             "message": sh.message, "config": sh.config, "inputs": sh.inputs,
             "mismatches": sh.mismatches[:8],
             "budget": {"calls": options.shrink_budget.calls,
