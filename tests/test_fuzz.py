@@ -211,14 +211,25 @@ def test_fixed_width_rows_are_json() -> None:
     (["--shard", "3/2"], "the shard index I must be below the count N"),
     (["--shard", "x"], "expected I/N"),
     (["--cases", "0"], "--cases 0: expected at least 1 case"),
-    (["--ops", "nope"], "unknown operator"),
     (["--preset", "huge"], "unknown preset"),
 ])
-def test_bad_options(args: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as exc:
-        main(["fuzz", "--backend", "reference", *args])
-    assert exc.value.code == 2
+def test_impossible_plans(args: list[str], message: str, tmp_path: Path,
+                          capsys: pytest.CaptureFixture[str]) -> None:
+    """Exit code 2, the message on stderr, and a report saying so."""
+    code = main(["fuzz", "--backend", "reference", "--report-dir", str(tmp_path), *args])
+    assert code == 2
     assert message in capsys.readouterr().err
+    data = _report(tmp_path)
+    assert data["verdict"] == "FAIL" and data["exit_code"] == 2
+    assert message in data["problems"][0]
+    assert ET.parse(tmp_path / "fuzz-junit.xml").getroot().get("failures") == "1"
+
+
+def test_unknown_operator_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["fuzz", "--backend", "reference", "--ops", "nope"])
+    assert exc.value.code == 2
+    assert "unknown operator" in capsys.readouterr().err
 
 
 def test_shard_parser() -> None:

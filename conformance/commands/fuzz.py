@@ -130,6 +130,18 @@ def run_merge(args: argparse.Namespace) -> int:
     return code
 
 
+def _usage_error(args: argparse.Namespace, message: str) -> int:
+    """An impossible plan: say so, and leave a report saying so (a CI job's artifact)."""
+    from conformance.fuzz.report import write_usage_error
+
+    print(f"sorbet-ref fuzz: error: {message}", file=sys.stderr)
+    try:
+        write_usage_error(args.report_dir, message, args.backend)
+    except OSError as exc:
+        print(f"fuzz: cannot write reports to {args.report_dir}: {exc}", file=sys.stderr)
+    return 2
+
+
 def run_fuzz(args: argparse.Namespace) -> int:
     """Run one shard, print the summary, write the reports (always), return the exit code."""
     from conformance.fuzz.report import to_text, write_reports
@@ -148,7 +160,7 @@ def run_fuzz(args: argparse.Namespace) -> int:
                     presets=tuple(args.preset) or ("sorbet",), source=args.source,
                     canonical_every=args.canonical_every)
     except (PlanError, JobError) as exc:
-        args.fuzz_parser.error(str(exc))
+        return _usage_error(args, str(exc))
     if args.backend.startswith("offline:"):
         args.fuzz_parser.error("--backend offline:DIR cannot be fuzzed (it answers only the "
                                "vectors it was given); use exec: or python:")

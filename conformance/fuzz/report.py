@@ -117,6 +117,22 @@ def write_reports(res: FuzzResult, out_dir: Path) -> list[Path]:
     return [jpath, xpath]
 
 
+def write_usage_error(out_dir: Path, message: str, backend: str) -> list[Path]:
+    """The reports of a run that could not start because its options are impossible
+    (``--shard 3/2``, ``--cases 0``): verdict FAIL, exit code 2, the message as its problem.
+    ``fuzz merge`` refuses such a report (it has no plan)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    problems = [f"usage error: {message}"]
+    data: dict[str, JSON] = {
+        "kind": KIND, "verdict": "FAIL", "exit_code": 2, "spec_version": SPEC_VERSION,
+        "backend": {"name": backend, "kind": "unavailable"}, "plan": None,
+        "problems": problems, "totals": {"cases": 0}}
+    jpath, xpath = out_dir / JSON_NAME, out_dir / JUNIT_NAME
+    jpath.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    xpath.write_bytes(_junit("sorbet-ref fuzz", "FAIL", {}, [], problems, 0.0))
+    return [jpath, xpath]
+
+
 def to_text(res: FuzzResult, paths: list[Path], backend_spec: str) -> str:
     """The summary printed at the end of a run."""
     p = res.options.plan
