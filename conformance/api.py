@@ -44,7 +44,7 @@ from conformance.runner.backends import (
 from conformance.runner.check import Options, Result, XfailEntry, run
 from conformance.runner.report import write_reports
 from conformance.vectors.manifest import default_vectors_dir
-from conformance.vectors.manifest import verify as _verify
+from conformance.vectors.release import verified_vectors
 from reference.model_config import ModelConfig
 from reference.version import SPEC_VERSION
 
@@ -124,11 +124,12 @@ class VectorSuite:
 
 def load_vectors(directory: str | Path | None = None) -> VectorSuite:
     """Read and verify a vectors directory through its manifest (hashes, schema, counts,
-    identifiers), as ``sorbet-ref vectors verify`` does; :class:`VectorsError` on any problem."""
+    identifiers, ``COVERAGE.md``), as ``sorbet-ref vectors verify`` does; :class:`VectorsError`
+    on any problem."""
     root = Path(directory) if directory is not None else default_vectors_dir()
-    loaded = _verify(root)
-    if loaded.problems or loaded.manifest is None:
-        raise VectorsError(root, loaded.problems or ["no readable manifest"])
+    loaded, problems = verified_vectors(root)
+    if problems or loaded.manifest is None:
+        raise VectorsError(root, problems or ["no readable manifest"])
     return VectorSuite(root, loaded.manifest, tuple(data for _, data in loaded.files))
 
 

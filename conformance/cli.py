@@ -21,6 +21,7 @@ COMMANDS: tuple[str, ...] = (
     "conformance.commands.run",
     "conformance.commands.vectors",
     "conformance.commands.check",
+    "conformance.commands.fuzz",
     "conformance.commands.convert",
     "conformance.commands.compare",
     "conformance.commands.mutants",

@@ -18,7 +18,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("reference", "conformance")
-JOB_PACKAGES = ("operators", "vectors", "runner", "mutants", "model", "proofs", "commands")
+JOB_PACKAGES = ("operators", "vectors", "runner", "fuzz", "mutants", "model", "proofs", "commands")
 
 
 def module_name(path: Path) -> str:

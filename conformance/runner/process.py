@@ -406,6 +406,31 @@ class LineProcess:
             self._pump(left, self._stdin)
         return "sent"
 
+    def send_lines(self, lines: Sequence[bytes], timeout: float | None) -> SendStatus:
+        """Write several lines in as few writes as the pipe allows (a pipelining caller's
+        block of requests), as :meth:`send_line` does for one; ``timeout`` bounds the whole.
+        After ``closed`` or ``timeout`` it is unknown how many of the lines were read."""
+        if any(b"\n" in line for line in lines):
+            raise ValueError("send_lines: a line must not contain a newline")
+        if self._stdin is None:
+            return "closed"
+        deadline = None if timeout is None else time.monotonic() + timeout
+        view = memoryview(b"\n".join(lines) + b"\n")
+        while view:
+            try:
+                n = os.write(self._stdin, view)
+                view = view[n:]
+                continue
+            except BlockingIOError:
+                pass
+            except (BrokenPipeError, OSError):
+                return "closed"
+            left = self._left(deadline)
+            if left == 0.0:
+                return "timeout"
+            self._pump(left, self._stdin)
+        return "sent"
+
     def read_line(self, timeout: float | None) -> Line:
         """The next stdout line within ``timeout`` seconds (None: no limit); see :class:`Line`.
 
