@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from conformance.vectors import rejections
 from reference import arith, bspn, ptsoftmax, quantizer, spikes
 from reference.algebra import PY
 from reference.binary_linear import BinaryLinearConfig
@@ -78,30 +79,28 @@ RULES: dict[str, tuple[str, str]] = {
                          "Step 5: p = floor(e * 2^out_frac / 2^K)."),
     "ptsoftmax.mask": ("spec/02-ptsoftmax.md",
                        "Masking: masked entries output 0; an all-masked row outputs zeros."),
-    "ptsoftmax.domain": ("spec/02-ptsoftmax.md",
-                         "Errors: scores outside the score format, bad masks, bad lengths."),
     "bspn.divisor": ("spec/03-bspn.md",
                      "Steps 1-2: divisor 2^k, k = ceil(log2(mean|x| + eps)), exactly."),
     "bspn.affine": ("spec/03-bspn.md",
                     "Step 3: y = w * x / 2^k + beta, exact at P fractional bits."),
     "bspn.output": ("spec/03-bspn.md",
                     "Step 4: log-domain nearest power of two, flush below and saturate above."),
-    "bspn.domain": ("spec/03-bspn.md", "Errors: shapes, formats and parameter ranges."),
+    "bspn.width": ("spec/03-bspn.md",
+                   "Widths: A and N are exact at every valid configuration (A up to 89 bits, "
+                   "N below 2^113); nothing wraps."),
+    "ptsoftmax.mask_absent": ("spec/02-ptsoftmax.md",
+                              "An absent or null mask masks no entry."),
+    "quantize.empty": ("spec/04-quantizer-spikes.md", "An empty x gives empty counts."),
     "quantize.round": ("spec/04-quantizer-spikes.md",
                        "Quantizer: round half to even of (x * M + bias) / 2^shift."),
     "quantize.clamp": ("spec/04-quantizer-spikes.md",
                        "Quantizer: clamp to [q_min, q_max], count = q - q_min."),
-    "quantize.domain": ("spec/04-quantizer-spikes.md",
-                        "Errors: input format, multiplier, shift and bias ranges."),
     "if.encode": ("spec/04-quantizer-spikes.md",
                   "IF encoder: V += c; fire when V >= T; subtract T; exactly c spikes."),
-    "if.domain": ("spec/04-quantizer-spikes.md", "Errors: count outside [0, 2^bits - 1]."),
     "linear.count": ("spec/05-binary-linear.md",
                      "Count level: acc_i = sum_j (c_j - o) * s_ij (normative)."),
     "linear.time": ("spec/05-binary-linear.md",
                     "Time level: per-step partial sums of the spike trains (profile)."),
-    "linear.domain": ("spec/05-binary-linear.md",
-                      "Errors: counts outside [0, 2^bits - 1], signs other than +-1, shapes."),
 }
 """Rule id -> (spec file, what the rule says)."""
 
@@ -113,15 +112,6 @@ DEFAULT_RULE: dict[str, str] = {
     "binary_linear": "linear.count",
 }
 """Rule of a drawn vector whose flags name no more specific rule."""
-
-DOMAIN_RULE: dict[str, str] = {
-    "ptsoftmax": "ptsoftmax.domain",
-    "bspn": "bspn.domain",
-    "quantize": "quantize.domain",
-    "if_encode": "if.domain",
-    "binary_linear": "linear.domain",
-}
-"""Rule of an operator's negative vectors."""
 
 RULE_BY_FLAG: dict[str, tuple[tuple[str, str], ...]] = {
     "ptsoftmax": (("all_masked", "ptsoftmax.mask"), ("partition_tie", "ptsoftmax.partition"),
@@ -322,3 +312,7 @@ register_analyzer("bspn", _bspn)
 register_analyzer("quantize", _quantize)
 register_analyzer("if_encode", _if_encode)
 register_analyzer("binary_linear", _binary_linear)
+
+
+for _rej in rejections.rejection_rules():
+    register_rule(_rej.id, _rej.section, f"Rejection ({_rej.cls}): {_rej.condition}.")

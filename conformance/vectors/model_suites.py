@@ -22,6 +22,12 @@ from conformance.operators.layers import layer_to_inputs, model_to_inputs
 from conformance.vectors import flags as flagmod
 from conformance.vectors.cases import Case
 from conformance.vectors.generate import Suite, register_shapes, register_suite, suite_seed
+from conformance.vectors.rule_cases import (
+    consistency_negatives,
+    field_negatives,
+    mask_negatives,
+    wire_negatives,
+)
 from reference import model
 from reference.errors import SorbetError
 from reference.model_config import ModelConfig, ModelParams
@@ -44,7 +50,6 @@ for _rule, _text in (
     ("layer.encoder", "Encoder layer: the attention block followed by the feed-forward block."),
     ("model.forward", "Stack of encoder layers, pooler on the first token (ReLU clamp), "
                       "integer classifier."),
-    ("layer.domain", "Errors: hidden-state shape and format, mask, parameter ranges."),
 ):
     flagmod.register_rule(_rule, "spec/06-layers.md" if _rule.startswith("layer")
                           else "spec/08-model.md", _text)
@@ -99,7 +104,7 @@ def _ffn_input(cfg: ModelConfig, params: ModelParams, h: list[list[int]],
     return [list(r) for r in out.trace["layer.0.h1"]]
 
 
-def _builder(op: str, name: str, cfg: ModelConfig) -> Callable[[], list[Case]]:
+def _builder(op: str, name: str, preset: str, cfg: ModelConfig) -> Callable[[], list[Case]]:
     def build() -> list[Case]:
         seed = suite_seed(name)
         cases: list[Case] = []
@@ -160,13 +165,17 @@ def _builder(op: str, name: str, cfg: ModelConfig) -> Callable[[], list[Case]]:
                 for lp in params.layers), params.head)
             cases.append(case(moved, h, [True] * n, "FFN2 input move of one step: the ReLU clamp "
                               "comes before the move", via_attention=True))
-        cases += _negative(op, cfg, params, h)
+        cases += _negative(op, preset, cfg, params, h)
         return cases
 
     return build
 
 
-def _negative(op: str, cfg: ModelConfig, params: ModelParams,
+RULE_OP, RULE_PRESET = "ffn", "tiny-odd"
+"""The suite carrying the per-field and wire rejections of the model configuration."""
+
+
+def _negative(op: str, preset: str, cfg: ModelConfig, params: ModelParams,
               h: list[list[int]]) -> list[Case]:
     n = len(h)
     base = _inputs(op, cfg, params, h, [True] * n)
@@ -189,8 +198,26 @@ def _negative(op: str, cfg: ModelConfig, params: ModelParams,
         key = "ffn1.signs"
         zs = [0, *list(base[key])[1:]]
         bad.append(({**base, key: zs}, "a zero weight sign", "range"))
-    return [Case(inp, f"rejected: {what}", (), "layer.domain", None, cls)
-            for inp, what, cls in bad]
+    pre = "layer.0." if op == "model" else ""
+    lin = "ffn1" if op == "ffn" else "q"
+    bad.append(({**base, f"{pre}{lin}.in_mult": 0}, f"{lin}.in_mult 0 (at least 1)", "config"))
+    bad.append(({**base, f"{pre}{lin}.in_bias": list(base[f"{pre}{lin}.in_bias"])[1:]},
+                f"{lin}.in_bias one entry short", "shape"))
+    rows = cfg.max_seq + 1
+    bad.append(({**base, "h": [0] * (rows * cfg.hidden),
+                 **({} if op == "ffn" else {"mask": [1] * rows})},
+                f"{rows} tokens, one more than max_seq", "shape"))
+    if op != "ffn":
+        bad.append(({k: val for k, val in base.items() if k != "mask"},
+                    "the mask is absent (required by the model-level operators)", "shape"))
+    cases = [Case(inp, f"rejected: {what}", (), None, None, cls) for inp, what, cls in bad]
+    if op != "ffn":
+        cases += mask_negatives(base)
+    if op == RULE_OP and preset == RULE_PRESET:
+        config = config_to_dict(cfg)
+        cases += (field_negatives(op, config, base) + consistency_negatives(op, config, base)
+                  + wire_negatives(op, config, base, "h"))
+    return cases
 
 
 def _shapes(config: Mapping[str, JSON], name: str, value: JSON) -> list[int] | None:
@@ -233,4 +260,4 @@ for _op in OPS:
         _cfg = MODEL_PRESETS[_preset]
         _name = f"{_op}-{_preset}"
         register_suite(Suite(_name, _op, _preset, config_to_dict(_cfg),
-                             _builder(_op, _name, _cfg)))
+                             _builder(_op, _name, _preset, _cfg)))
