@@ -1,4 +1,4 @@
-"""``sorbet-ref vectors generate|verify|coverage|export|rejections|release`` (spec/10)."""
+"""``sorbet-ref vectors generate|verify|coverage|export|rejections|wire|release`` (spec/10)."""
 
 from __future__ import annotations
 
@@ -64,6 +64,9 @@ def register(sub: Any) -> None:
 
     j = vs.add_parser("rejections", help="print the table of every rejection rule (spec/11)")
     j.set_defaults(handler=run_rejections)
+
+    w = vs.add_parser("wire", help="print the one-page wire reference (docs/wire.md)")
+    w.set_defaults(handler=run_wire)
 
     r = vs.add_parser("release", help="write a reproducible archive of the vectors "
                       "(sorbet-vectors-<spec>.tar.gz and its .sha256); refuses if verify fails")
@@ -197,6 +200,14 @@ def run_rejections(args: argparse.Namespace) -> int:
     from conformance.vectors.rejections import table_markdown
 
     print(table_markdown(), end="")
+    return 0
+
+
+def run_wire(args: argparse.Namespace) -> int:
+    """Print docs/wire.md: every operator's config fields, inputs, outputs and rejections."""
+    from conformance.vectors.wire_doc import render
+
+    print(render(), end="")
     return 0
 
 
