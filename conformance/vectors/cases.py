@@ -115,6 +115,13 @@ def ptsoftmax_cases(cfg: PTSoftmaxConfig) -> list[Case]:
     row([fmt.max if i % 2 else fmt.min for i in range(n_max)], None,
         "the largest row alternating the format's ends", "max_length", "format_extreme",
         rule="ptsoftmax.terms")
+    for value, where in ((fmt.max, "maximum"), (fmt.min, "minimum"), (-1, "-2^-frac")):
+        row([value] * n_max, None, f"{n_max} equal scores at the format's {where} "
+            "(the largest row): every term 1", "max_length", rule="ptsoftmax.partition")
+    if n_max >= 2:
+        half = n_max // 2
+        row([fmt.max] * n_max, [1] * (n_max - half) + [0] * half, f"{n_max} equal scores, "
+            f"the last {half} masked", "max_length", "masked_row", rule="ptsoftmax.mask")
     for length, s in ((128, 1), (n_max, 2)):
         if length > n_max or (length == n_max and s == 1 and n_max != 128):
             continue

@@ -63,6 +63,10 @@ FLAG_NOTES: dict[str, str] = {
     "truncated_term": "A term 2^(F - d) of the partition falls below 2^-F and is dropped.",
     "underflow": "A non-zero intermediate becomes a zero output (PTsoftmax output below "
                  "2^-out_frac, BSPN exponent below the output format).",
+    "wide_32": "An intermediate needs more than 32 bits (the quantizer's x * M + bias, BSPN's "
+               "exact value N): a port with 32-bit registers wraps.",
+    "wide_64": "An intermediate needs more than 64 bits (BSPN's A or N in a general "
+               "configuration): a port with 64-bit registers wraps.",
     "zero_input": "Every input value is zero.",
     "zero_weight": "A weight whose sign is 0 (BSPN weight_sign 0; sign(0) of the authors' "
                    "binarization), or a sign 0 where only +1/-1 are allowed.",
@@ -224,6 +228,8 @@ def _bspn(cfg: bspn.BSPNConfig, inputs: Mapping[str, JSON],
         total = sum(abs(v) for v in group)
         j = bspn.divisor_j(PY, total, cfg)
         big_a = (total << cfg.eps_exp) + (cfg.group_size << cfg.in_frac)
+        if big_a >= 1 << 63:
+            flags.add("wide_64")
         if big_a == cfg.group_size << j:
             flags.add("divisor_boundary")
         if (total << cfg.eps_exp) < (cfg.group_size << cfg.in_frac):
@@ -234,6 +240,10 @@ def _bspn(cfg: bspn.BSPNConfig, inputs: Mapping[str, JSON],
                 1 << (p - cfg.bias_frac))
             if n == 0:
                 continue
+            if not -(1 << 31) <= n < 1 << 31:
+                flags.add("wide_32")
+            if not -(1 << 63) <= n < 1 << 63:
+                flags.add("wide_64")
             if x[i] < 0 and inputs["weight_sign"][i] != 0:
                 flags.add("sign_extension")
             mag = abs(n)
@@ -260,6 +270,8 @@ def _quantize(cfg: quantizer.QuantizerConfig, inputs: Mapping[str, JSON],
         if x in (fmt.min, fmt.max):
             flags.add("format_extreme")
         v = x * m + bias
+        if not -(1 << 31) <= v < 1 << 31:
+            flags.add("wide_32")
         if shift > 0:
             r = v - ((v >> shift) << shift)
             if r == 1 << (shift - 1):

@@ -147,6 +147,19 @@ def _builder(op: str, name: str, preset: str, cfg: ModelConfig) -> Callable[[], 
             for lp in params.layers), params.head)
         cases.append(case(loud, h, [True] * n, "output requantization saturates the residual "
                           "format"))
+        for k, sign in ((1, 1), (2, -1), (3, 1)):
+            pk = draw_params(cfg, seed + 2000 + k)
+            hk = draw_h0(cfg, n, seed + 2100 + k)
+            push = tuple(sign * bmax for _ in range(cfg.hidden))
+            sat = ModelParams(tuple(
+                replace(lp, o=replace(lp.o, out_mult=mmax, out_shift=k - 1, out_bias=push),
+                        ffn2=replace(lp.ffn2, out_mult=mmax, out_shift=k - 1, out_bias=push))
+                for lp in pk.layers), pk.head)
+            cases.append(case(sat, hk, [True] * n, f"every residual pushed to the "
+                              f"{'top' if sign > 0 else 'bottom'} of its format (draw {k}): "
+                              "the residual saturates", ("saturation",)))
+        if op == "model":
+            cases += _classifier_extremes(cfg, params, h, case)
         if op != "ffn":
             # p = 1 for the single real key, and (2**bits - 3) / 2 is exactly halfway.
             tie = ModelParams(tuple(
@@ -165,10 +178,46 @@ def _builder(op: str, name: str, preset: str, cfg: ModelConfig) -> Callable[[], 
                 for lp in params.layers), params.head)
             cases.append(case(moved, h, [True] * n, "FFN2 input move of one step: the ReLU clamp "
                               "comes before the move", via_attention=True))
+            for k in (1, 2, 3):
+                pk = draw_params(cfg, seed + 3000 + k)
+                hk = draw_h0(cfg, n, seed + 3100 + k)
+                neg = ModelParams(tuple(
+                    replace(lp, ffn1=replace(lp.ffn1, out_bias=(-bmax,) * cfg.ffn),
+                            ffn2=replace(lp.ffn2, in_bias=(min(k << lp.ffn2.in_shift, bmax),)
+                                         * cfg.ffn))
+                    for lp in pk.layers), pk.head)
+                cases.append(case(neg, hk, [True] * n, f"FFN1's output pushed negative, FFN2 "
+                                  f"input move of {k} step(s): the ReLU clamps before the move "
+                                  f"(draw {k})", via_attention=True))
         cases += _negative(op, preset, cfg, params, h)
         return cases
 
     return build
+
+
+def _classifier_extremes(cfg: ModelConfig, params: ModelParams, h: list[list[int]],
+                         case: Callable[..., Case]) -> list[Case]:
+    """The classifier's accumulator at its extremes: a saturated pooler, extreme weights.
+
+    The pooler's output requantization pushes every pooled value to the top of the
+    hidden format; every classifier weight at one end of ``s{cls_width}`` and the bias
+    at the same end give ``|logits| = H (2^(h_width-1) - 1) 2^(cls_width-1) + 2^(bias_width-1)``
+    or one below (spec/08-model.md, "Classifier").
+    """
+    mmax = (1 << cfg.multiplier_bits) - 1
+    bmax = (1 << (cfg.bias_width - 1)) - 1
+    pooler = replace(params.head.pooler, out_mult=mmax, out_shift=0,
+                     out_bias=(bmax,) * cfg.hidden)
+    w = (1 << (cfg.cls_width - 1))
+    out = []
+    for weight, bias, what in ((w - 1, bmax, "largest"), (-w, -bmax - 1, "smallest")):
+        head = replace(params.head, pooler=pooler, cls_weight=(weight,) * (
+            cfg.num_labels * cfg.hidden), cls_bias=(bias,) * cfg.num_labels)
+        out.append(case(ModelParams(params.layers, head), h, [True] * len(h),
+                        f"pooled values saturated, every classifier weight and bias at its "
+                        f"{what} value: the classifier's accumulator at its extreme",
+                        ("accumulator_extreme",)))
+    return out
 
 
 RULE_OP, RULE_PRESET = "ffn", "tiny-odd"
