@@ -7,7 +7,7 @@ least one committed vector fails a port that skips or breaks only that rule:
 - a rule of the computation is broken by the mutants listed in :data:`COMPUTATION`
   (:mod:`conformance.mutants.catalog`, one plausible bug each), or by one of the
   small ports of :data:`ANSWER_PORTS` for the wire's answers (an absent PTsoftmax
-  mask, an empty quantizer input);
+  mask, an empty quantizer input, ``cls_frac`` not tied to ``cls_width``);
 - a rejection rule is skipped by :class:`SkipRule`, derived automatically: the
   reference, except that where the reference rejects a request under that rule
   (:func:`conformance.vectors.rejections.classify`, from the reference's own message)
@@ -65,6 +65,7 @@ COMPUTATION: dict[str, tuple[str, ...]] = {
 ANSWER_PORTS: dict[str, str] = {
     "ptsoftmax.mask_absent": "mask-required",
     "quantize.empty": "empty-rejected",
+    "model.fracs_free": "fracs-tied",
 }
 """Answer rule -> the port of :class:`AnswerPort` that answers the other way."""
 
@@ -100,14 +101,15 @@ class SkipRule:
 
 
 class AnswerPort:
-    """A port that answers one of the wire's questions the other way (a shape rejection)."""
+    """A port that answers one of the wire's questions the other way (a rejection)."""
 
     def __init__(self, which: str) -> None:
         self.which = which
         self.name = f"answer:{which}"
 
     def run(self, op: str, config: dict[str, JSON], inputs: dict[str, JSON]) -> dict[str, JSON]:
-        """The reference, except an absent mask or an empty quantizer ``x`` is rejected."""
+        """The reference, except an absent mask, an empty quantizer ``x`` or a
+        ``cls_frac`` above ``cls_width - 1`` is rejected."""
         from conformance.operators import get_op, run_reference
         from conformance.runner.backends import Rejected
 
@@ -115,6 +117,10 @@ class AnswerPort:
             raise Rejected("shape", "inputs: missing field 'mask'")
         if self.which == "empty-rejected" and op == "quantize" and inputs.get("x") == []:
             raise Rejected("shape", "quantize: x: empty")
+        if (self.which == "fracs-tied" and isinstance(config.get("cls_frac"), int)
+                and isinstance(config.get("cls_width"), int)
+                and config["cls_frac"] > config["cls_width"] - 1):
+            raise Rejected("config", "cls_frac: above cls_width - 1")
         ref = run_reference(op, config, inputs)
         if "reject" in ref:
             raise Rejected(str(ref["reject"]), str(ref["message"]))

@@ -50,6 +50,8 @@ for _rule, _text in (
     ("layer.encoder", "Encoder layer: the attention block followed by the feed-forward block."),
     ("model.forward", "Stack of encoder layers, pooler on the first token (ReLU clamp), "
                       "integer classifier."),
+    ("model.fracs_free", "u_frac and cls_frac name real scales only: cls_frac is not tied to "
+                         "cls_width, and neither changes a computed integer."),
 ):
     flagmod.register_rule(_rule, "spec/06-layers.md" if _rule.startswith("layer")
                           else "spec/08-model.md", _text)
@@ -160,6 +162,11 @@ def _builder(op: str, name: str, preset: str, cfg: ModelConfig) -> Callable[[], 
                               "the residual saturates", ("saturation",)))
         if op == "model":
             cases += _classifier_extremes(cfg, params, h, case)
+            free = dict(config_to_dict(cfg), u_frac=0, cls_frac=15)
+            cases.append(Case(_inputs(op, cfg, params, h, [True] * n), "u_frac 0 and "
+                              f"cls_frac 15 (above cls_width - 1 = {cfg.cls_width - 1}): "
+                              "valid, and every output as with the preset's values",
+                              (), "model.fracs_free", free))
         if op != "ffn":
             # p = 1 for the single real key, and (2**bits - 3) / 2 is exactly halfway.
             tie = ModelParams(tuple(
