@@ -238,7 +238,10 @@ def test_endless_line_is_bounded(tmp_path: Path) -> None:
 def test_stderr_and_messages_are_bounded_in_reports(tmp_path: Path) -> None:
     vec = suite_dir(tmp_path / "v")
     rc, peak, rep = _cli(tmp_path, "--vectors", str(vec), "--backend", port("stderr_flood"))
-    assert rc == 0 and rep["verdict"] == "PASS" and peak < PEAK_KB
+    failing = [(v["id"], v["status"], v["message"][:300])
+               for v in rep["vectors"] if v["status"] != "pass"]
+    assert (rc, rep["verdict"]) == (0, "PASS"), (rep["problems"], failing)
+    assert peak < PEAK_KB
     assert 0 < len(rep["backend_stderr_tail"]) <= 8000
     rc, rep, rep_dir = check(tmp_path, vec, port("huge_message"))
     assert rc == 1

@@ -25,6 +25,7 @@ from conformance.mutants import model_variants as MV
 from conformance.mutants import op_variants as V
 from conformance.operators import OPS, config_from_dict, config_to_dict, get_op, run_reference
 from conformance.runner.backends import Rejected
+from conformance.vectors import general_suites as GS
 from reference.model_presets import MODEL_PRESETS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -321,8 +322,18 @@ def _model_case(preset: str, op: str, recipe: dict[str, Any]) -> tuple[dict[str,
     return config_to_dict(cfg), MV.recipe_inputs(op, cfg, recipe)
 
 
+GENERAL_WITNESSES: dict[str, tuple[str, dict[str, Any]]] = {
+    "bspn-int64": ("wide", {"x": [1, 0, 0, 0, 0, 0, 0, 0], "weight_sign": [1] * 8,
+                            "weight_exp": [0] * 8, "bias": [0] * 8}),
+}
+"""Mutants right on every preset: (general BSPN configuration, inputs) it differs on."""
+
+
 def _witness_op(mid: str) -> tuple[str, dict[str, Any], dict[str, Any]]:
     """``(operator, config, inputs)`` of the recorded witness of ``mid``."""
+    if mid in GENERAL_WITNESSES:
+        tag, inputs = GENERAL_WITNESSES[mid]
+        return "bspn", config_to_dict(GS.BSPN_GENERAL[tag]), inputs
     if mid in MODEL_WITNESSES:
         preset, op, recipe = MODEL_WITNESSES[mid]
         return (op, *_model_case(preset, op, recipe))
@@ -361,7 +372,7 @@ def test_catalog_shape() -> None:
 
 def test_every_mutant_has_a_witness() -> None:
     assert not set(WITNESSES) & set(MODEL_WITNESSES)
-    assert set(WITNESSES) | set(MODEL_WITNESSES) == set(M.MUTANTS)
+    assert set(WITNESSES) | set(MODEL_WITNESSES) | set(GENERAL_WITNESSES) == set(M.MUTANTS)
     assert set(MODEL_WITNESSES) == {m.id for m in M.CATALOG if m.model_level}
 
 
@@ -463,7 +474,7 @@ def _invalid(op: str, config: dict[str, Any], inputs: dict[str, Any]) -> list[di
     field = get_op(op).inputs[0]
     out_of_range = dict(inputs)
     value = inputs[field]
-    out_of_range[field] = [10**9, *value[1:]] if isinstance(value, list) else 10**9
+    out_of_range[field] = [1 << 60, *value[1:]] if isinstance(value, list) else 1 << 60
     missing = {k: v for k, v in inputs.items() if k != field}
     return [out_of_range, missing]
 
@@ -586,3 +597,23 @@ def test_command_list_and_doc(capsys: Any) -> None:
     assert main(["mutants", "--doc"]) == 0
     assert capsys.readouterr().out == M.render_doc()
     assert main(["mutants", "--only", "no-such-mutant"]) == 2
+
+
+def test_int64_bspn_passes_every_preset_and_fails_the_general_claim() -> None:
+    """An int64 BSPN is right on every preset suite and wrong on the general ones (spec/12)."""
+    rows = {}
+    from conformance.runner.backends import InProcess
+    from conformance.runner.check import FAIL_STATUSES, judge
+    from conformance.vectors.manifest import load_vectors
+
+    loaded = load_vectors(ROOT / "vectors")
+    executor = InProcess(M.MutantBackend(M.get_mutant("bspn-int64")), timeout=None)
+    for _entry, data in loaded.files:
+        if data["op"] != "bspn":
+            continue
+        failed = sum(judge(v, executor.call(v))[0] in FAIL_STATUSES for v in data["vectors"])
+        rows[data["suite"]] = (data["preset"], failed)
+    executor.close()
+    assert {s for s, (p, n) in rows.items() if p != "general" and n} == set()
+    assert {s for s, (p, n) in rows.items() if p == "general" and n} >= {
+        "bspn-general-wide", "bspn-general-widegroup"}

@@ -35,7 +35,7 @@ THEOREMS = [
     "ptsm.acc_width", "bspn.divisor_range", "bspn.divisor_exact", "bspn.log_round",
     "bspn.exact_width", "quant.rounding", "quant.no_overflow", "if.count", "if.membrane",
     "if.spike_times", "lin.time_eq_count", "lin.acc_width", "bspn.output_range",
-    "quant.multiplier_error",
+    "quant.multiplier_error", "bspn.general_widths",
 ]
 
 TINY = get_preset("tiny")

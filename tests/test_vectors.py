@@ -93,7 +93,8 @@ def test_every_operator_has_suites(committed: list[dict[str, Any]]) -> None:
     for d in committed:
         if d["op"] in BASE_OPS:
             assert d["counts"]["reject"] >= 4, d["suite"]
-            assert d["counts"]["valid"] >= 4, d["suite"]
+            # a general suite at the narrow end may have fewer valid inputs in all
+            assert d["counts"]["valid"] >= (1 if d["preset"] == "general" else 4), d["suite"]
 
 
 def test_named_bug_classes_are_covered(committed: list[dict[str, Any]]) -> None:

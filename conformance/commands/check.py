@@ -12,7 +12,15 @@ from pathlib import Path
 from typing import Any
 
 from conformance.runner.backends import BackendSpecError, Executor, open_backend
-from conformance.runner.check import Options, Result, XfailFileError, load_xfail, run
+from conformance.runner.check import (
+    Options,
+    RerunError,
+    Result,
+    XfailFileError,
+    failed_ids,
+    load_xfail,
+    run,
+)
 from conformance.runner.report import to_text, write_reports
 from conformance.vectors.manifest import default_vectors_dir
 
@@ -70,6 +78,14 @@ def register(sub: Any) -> None:
     p.add_argument("--show", type=_count, default=20, metavar="N",
                    help="failures printed in full (default 20; all are in the JSON report)")
     p.add_argument("--no-flags", action="store_true", help="omit the per-flag table")
+    p.add_argument("--flag", action="append", default=[], metavar="GLOB",
+                   help="run only vectors carrying a flag matching GLOB, e.g. rounding_tie "
+                   "(repeatable; vectors/COVERAGE.md lists the flags)")
+    p.add_argument("--rule", action="append", default=[], metavar="GLOB",
+                   help="run only vectors of a spec rule matching GLOB, e.g. 'bspn.config.*' "
+                   "(repeatable; spec/11 and vectors/COVERAGE.md list the rules)")
+    p.add_argument("--rerun-failures", type=Path, default=None, metavar="REPORT",
+                   help="run only the vectors a previous check-report.json did not pass")
     p.set_defaults(handler=run_check)
 
 
@@ -98,8 +114,14 @@ def run_check(args: argparse.Namespace) -> int:
     cannot be opened, an interrupt at any point, a defect of the runner) the reports are
     written, and the exit code is 0 only for a PASS."""
     vectors: Path = args.vectors or default_vectors_dir()
-    opts = Options(vectors, args.include, args.exclude, (), 1 if args.once else 2)
+    opts = Options(vectors, args.include, args.exclude, (), 1 if args.once else 2,
+                   flags=args.flag, rules=args.rule)
     problems: list[str] = []
+    if args.rerun_failures is not None:
+        try:
+            opts.ids = failed_ids(args.rerun_failures)
+        except RerunError as exc:
+            problems.append(str(exc))
     executor: Executor | None = None
     interrupted = False
     res: Result | None = None

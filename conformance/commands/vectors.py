@@ -1,4 +1,4 @@
-"""``sorbet-ref vectors generate|verify|coverage|export|release`` (spec/10-vectors.md)."""
+"""``sorbet-ref vectors generate|verify|coverage|export|rejections|wire|release`` (spec/10)."""
 
 from __future__ import annotations
 
@@ -63,6 +63,12 @@ def register(sub: Any) -> None:
     e.add_argument("--include", action="append", default=[], metavar="GLOB",
                    help="only suites, operators or ids matching GLOB (repeatable)")
     e.set_defaults(handler=run_export)
+
+    j = vs.add_parser("rejections", help="print the table of every rejection rule (spec/11)")
+    j.set_defaults(handler=run_rejections)
+
+    w = vs.add_parser("wire", help="print the one-page wire reference (docs/wire.md)")
+    w.set_defaults(handler=run_wire)
 
     r = vs.add_parser("release", help="write a reproducible archive of the vectors "
                       "(sorbet-vectors-<spec>.tar.gz and its .sha256); refuses if verify fails")
@@ -226,6 +232,22 @@ def run_coverage(args: argparse.Namespace) -> int:
     out: Path = args.out or root / COVERAGE
     out.write_text(coverage_markdown(d for _, d in loaded.files), encoding="ascii")
     print(f"vectors coverage: wrote {out}")
+    return 0
+
+
+def run_rejections(args: argparse.Namespace) -> int:
+    """Print spec/11's table of rejections (rule, class, condition, defining file)."""
+    from conformance.vectors.rejections import table_markdown
+
+    print(table_markdown(), end="")
+    return 0
+
+
+def run_wire(args: argparse.Namespace) -> int:
+    """Print docs/wire.md: every operator's config fields, inputs, outputs and rejections."""
+    from conformance.vectors.wire_doc import render
+
+    print(render(), end="")
     return 0
 
 

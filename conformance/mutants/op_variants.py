@@ -131,8 +131,11 @@ def ptsoftmax(
     top = max(s[i] for i in range(n) if in_max[i])
 
     def term(d: int) -> int:
-        if d <= f:  # d < 0 only for a masked entry above the maximum
-            return 1 << (f - d)
+        # d < 0 only for a masked entry above the maximum; a port's term register
+        # holds at most 2^F there (the value never reaches an output unless a
+        # masking knob lets it into Z)
+        if d <= f:
+            return 1 << (f - max(d, 0))
         if kn.small_terms == "saturate":
             return 1
         if kn.small_terms == "mod32":
@@ -180,6 +183,10 @@ class BSPNKnobs:
     intermediate_frac: int | None = None
     """``y`` is floored to ``out_frac + this`` fractional bits before the log-domain
     rounding (None: exact at ``P`` bits, the spec)."""
+    register_bits: int | None = None
+    """``A``, the constants ``G * 2**j`` and ``N`` held in two's complement registers of
+    this many bits, wrapping (None: exact, the spec; 64: an int64 port, right on every
+    preset and wrong on the general configurations, spec/03-bspn.md, "Widths")."""
 
 
 def bspn(cfg: BSPNConfig, inputs: Mapping[str, JSON], kn: BSPNKnobs) -> dict[str, JSON]:
@@ -205,7 +212,12 @@ def bspn(cfg: BSPNConfig, inputs: Mapping[str, JSON], kn: BSPNKnobs) -> dict[str
                 for i in idx)
         big_a = (s << cfg.eps_exp) + ((g << cfg.in_frac) if kn.eps else 0)
         j = 0
-        if kn.divisor == "ceil":
+        if kn.register_bits is not None:
+            bits = kn.register_bits
+            big_a = _wrap(big_a, bits)
+            j = next((jj for jj in range(cfg.j_max + 1) if _wrap(g << jj, bits) >= big_a),
+                     cfg.j_max)
+        elif kn.divisor == "ceil":
             while g << j < big_a:
                 j += 1
         elif kn.divisor == "strict":
@@ -220,6 +232,11 @@ def bspn(cfg: BSPNConfig, inputs: Mapping[str, JSON], kn: BSPNKnobs) -> dict[str
             n = _shift(sign * x[i], p + wexp[i] + cfg.eps_exp - j)
             if kn.bias:
                 n += bias[i] << (p - cfg.bias_frac)
+            if kn.register_bits is not None:
+                n = _wrap(_wrap(_shift(sign * x[i], p + wexp[i] + cfg.eps_exp - j),
+                                kn.register_bits)
+                          + _wrap(bias[i] << (p - cfg.bias_frac), kn.register_bits),
+                          kn.register_bits)
             frac = p
             if kn.intermediate_frac is not None and cfg.out_frac + kn.intermediate_frac < p:
                 frac = cfg.out_frac + kn.intermediate_frac

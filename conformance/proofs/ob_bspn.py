@@ -284,6 +284,49 @@ def _build_output_range(pre: OperatorPreset, impl: Impl) -> Built:
                  [part, ipart], wits)
 
 
+# -- bspn.general_widths -----------------------------------------------------------
+
+GENERAL_BOUNDS: dict[str, int] = {"j_max": 72, "a_width": 89, "P": 64, "shift_max": 136,
+                                  "n_width": 169, "n_value_width": 114}
+"""The widest BSPN intermediates over every valid configuration (spec/03-bspn.md, "Widths
+over every valid configuration"); ``a_width`` is ``17 + j_max`` (``G <= 2^16``)."""
+
+
+def general_terms() -> tuple[list[Any], dict[str, Any]]:
+    """Every valid configuration (integers, unbounded) and its derived exponents.
+
+    ``n_width = max(in_width - 1 + shift_max, bias_width - 1 + P - bias_frac) + 2`` (a
+    sum ``2^a + 2^b`` needs ``max(a, b) + 2`` signed bits); the smaller bound of step 4,
+    ``|N| < G 2^(P + wmax) + 2^(bias_width - 1 + P - bias_frac)`` with ``G <= 2^16``, needs
+    ``max(16 + P + wmax, bias_width - 1 + P - bias_frac) + 2``.
+    """
+    iw, f, e, wmin, wmax, bw, bf = z3.Ints("in_width in_frac eps_exp wexp_min wexp_max "
+                                           "bias_width bias_frac")
+    prem = [in_range(iw, 2, 32), in_range(f, 0, 31), in_range(e, 0, 40),
+            in_range(wmin, -32, 32), in_range(wmax, -32, 32), wmin <= wmax,
+            in_range(bw, 2, 32), in_range(bf, 0, 31)]
+
+    def mx(a: Any, b: Any) -> Any:
+        return z3.If(a >= b, a, b)
+
+    jm = mx(iw - 1 + e, f) + 1
+    p = mx(mx(bf, jm - wmin - e), z3.IntVal(0))
+    shift = p + wmax + e - f
+    terms = {"in_width": iw, "in_frac": f, "eps_exp": e, "wexp_min": wmin, "wexp_max": wmax,
+             "bias_width": bw, "bias_frac": bf, "j_max": jm, "a_width": jm + 17, "P": p,
+             "shift_max": shift, "n_width": mx(iw - 1 + shift, bw - 1 + p - bf) + 2,
+             "n_value_width": mx(16 + p + wmax, bw - 1 + p - bf) + 2}
+    return prem, terms
+
+
+def _build_general_widths(pre: OperatorPreset, impl: Impl) -> Built:
+    prem, t = general_terms()
+    claim = z3.And(*[t[k] <= v for k, v in GENERAL_BOUNDS.items()])
+    part = Part("int: every valid configuration", prem, claim, t)
+    wits = [Witness(f"{k} = {v} reached", prem, t[k] == v, t) for k, v in GENERAL_BOUNDS.items()]
+    return Built(", ".join(f"{k} <= {v}" for k, v in GENERAL_BOUNDS.items()), [part], wits)
+
+
 OBLIGATIONS: list[Obligation] = [
     Obligation("bspn.divisor_range", "the group divisor 2^k lies in [mean+eps, 2(mean+eps))",
                "A <= G*2^j < 2A, i.e. mean+eps <= 2^k < 2(mean+eps)",
@@ -308,4 +351,12 @@ OBLIGATIONS: list[Obligation] = [
                "0 <= r <= r_max",
                "out = 0 iff |N| < t(P-o-1);  |out| = 2^r_max iff |N| >= t(r_max+P-o)",
                'spec/03-bspn.md, "Algorithm" and "Bounds"', _build_output_range),
+    Obligation("bspn.general_widths",
+               "over every valid configuration, A needs at most 89 bits, P is at most 64, "
+               "the shift of step 4 at most 136, n_width at most 169, and the values N "
+               "valid inputs produce fit 114 signed bits",
+               "j_max <= 72; a_width <= 89; P <= 64; shift_max <= 136; n_width <= 169; "
+               "|N| < 2^113",
+               'spec/03-bspn.md, "Widths over every valid configuration"',
+               _build_general_widths),
 ]

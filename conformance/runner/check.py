@@ -165,6 +165,12 @@ class Options:
     exclude: Sequence[str] = ()
     xfail: Sequence[XfailEntry] = ()
     passes: int = 2
+    flags: Sequence[str] = ()
+    """Keep only vectors carrying a flag matching one of these globs (``--flag``)."""
+    rules: Sequence[str] = ()
+    """Keep only vectors whose rule matches one of these globs (``--rule``)."""
+    ids: frozenset[str] | None = None
+    """Keep only these vector ids (``--rerun-failures``); None keeps every id."""
 
 
 @dataclass
@@ -376,6 +382,56 @@ def _matches(patterns: Sequence[str], *names: str) -> bool:
     return any(fnmatch.fnmatchcase(n, p) for p in patterns for n in names)
 
 
+def _narrowed(options: Options, v: Mapping[str, JSON]) -> bool:
+    """Whether ``v`` passes the selection by flag, rule and id (spec/12, "The run", step 2)."""
+    if options.flags and not _matches(options.flags, *v["flags"]):
+        return False
+    if options.rules and not _matches(options.rules, str(v["rule"])):
+        return False
+    return options.ids is None or str(v["id"]) in options.ids
+
+
+class RerunError(Exception):
+    """A previous report that cannot be read (names the file and what is wrong)."""
+
+
+def failed_ids(report: Path) -> frozenset[str]:
+    """Ids of the vectors a previous ``check-report.json`` did not pass (``--rerun-failures``).
+
+    ``xfail`` counts as passed; every other status but ``pass`` is rerun.
+    """
+    try:
+        data = strictjson.loads(report.read_bytes())
+    except (OSError, ValueError) as exc:
+        raise RerunError(f"{report}: cannot read the report: {exc}") from None
+    vectors = data.get("vectors") if isinstance(data, dict) else None
+    if not isinstance(vectors, list) or not all(
+            isinstance(v, dict) and isinstance(v.get("id"), str)
+            and isinstance(v.get("status"), str) for v in vectors):
+        raise RerunError(f"{report}: field vectors: expected a list of objects with string "
+                         "id and status (a check-report.json)")
+    return frozenset(v["id"] for v in vectors if v["status"] not in ("pass", "xfail"))
+
+
+class Progress:
+    """``done/total`` vectors with the elapsed time and an estimate of the time left."""
+
+    def __init__(self, total: int, report: Callable[[str], None], every: float = 2.0) -> None:
+        self.total, self.report, self.every = total, report, every
+        self.start = self.last = time.monotonic()
+
+    def step(self, done: int, what: str) -> None:
+        """Report ``done`` calls of ``total`` when ``every`` seconds passed (and at the end)."""
+        now = time.monotonic()
+        if now - self.last < self.every and done < self.total:
+            return
+        self.last = now
+        spent = now - self.start
+        eta = spent / done * (self.total - done) if done else 0.0
+        self.report(f"{what}: {done}/{self.total} calls, {spent:.0f} s elapsed, "
+                    f"ETA {eta:.0f} s")
+
+
 def _outcome(entry: Mapping[str, JSON], data: Mapping[str, JSON], v: Mapping[str, JSON],
              root: Path) -> Outcome:
     rule = data["rules"][v["rule"]]
@@ -426,7 +482,8 @@ def _load(res: Result, options: Options) -> list[tuple[Outcome, Mapping[str, JSO
             exp = v["expected"]
             res.universe.append((v["id"], v["op"], data["suite"],
                                  "reject" if "reject" in exp else "outputs"))
-        picked = [v for v in data["vectors"] if selected(v["id"], v["op"], data["suite"])]
+        picked = [v for v in data["vectors"] if selected(v["id"], v["op"], data["suite"])
+                  and _narrowed(options, v)]
         if picked and len(picked) < len(data["vectors"]):
             res.partial_suites.append(str(data["suite"]))
         if not picked:
@@ -502,15 +559,18 @@ def _passes(res: Result, options: Options, executor: Executor,
             progress: Callable[[str], None] | None) -> None:
     """Pass one in file order, pass two in reverse (spec/12, "The run", step 3)."""
     first: dict[str, Answer] = {}
+    meter = Progress(len(work) * options.passes, progress) if progress else None
     for n, (o, v) in enumerate(work):
         answer = executor.call(v)
         first[o.id] = answer
         _apply(o, v, answer)
-        if progress and (n + 1) % 200 == 0:
-            progress(f"pass 1: {n + 1}/{len(work)} vectors")
+        if meter:
+            meter.step(n + 1, "pass 1")
     if options.passes < 2:
         return
     for n, (o, v) in enumerate(reversed(work)):
+        if meter:
+            meter.step(len(work) + n + 1, "pass 2")
         if first[o.id].kind in NO_SECOND_PASS:
             continue
         again = executor.call(v)
@@ -533,8 +593,6 @@ def _passes(res: Result, options: Options, executor: Executor,
             o.stderr = o.stderr or again.stderr
             o.inputs = {k: abbreviate(val) for k, val in v["inputs"].items()}
             o.config = dict(v["config"])
-        if progress and (n + 1) % 200 == 0:
-            progress(f"pass 2: {n + 1}/{len(work)} vectors")
 
 
 def _describe(a: Answer) -> str:

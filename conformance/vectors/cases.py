@@ -115,6 +115,13 @@ def ptsoftmax_cases(cfg: PTSoftmaxConfig) -> list[Case]:
     row([fmt.max if i % 2 else fmt.min for i in range(n_max)], None,
         "the largest row alternating the format's ends", "max_length", "format_extreme",
         rule="ptsoftmax.terms")
+    for value, where in ((fmt.max, "maximum"), (fmt.min, "minimum"), (-1, "-2^-frac")):
+        row([value] * n_max, None, f"{n_max} equal scores at the format's {where} "
+            "(the largest row): every term 1", "max_length", rule="ptsoftmax.partition")
+    if n_max >= 2:
+        half = n_max // 2
+        row([fmt.max] * n_max, [1] * (n_max - half) + [0] * half, f"{n_max} equal scores, "
+            f"the last {half} masked", "max_length", "masked_row", rule="ptsoftmax.mask")
     for length, s in ((128, 1), (n_max, 2)):
         if length > n_max or (length == n_max and s == 1 and n_max != 128):
             continue
@@ -175,9 +182,10 @@ def _spread(total: int, g: int, lim: int, negate_odd: bool = True) -> list[int]:
     out = []
     rest = total
     for i in range(g):
-        v = min(rest, lim)
+        neg = negate_odd and i % 2 == 1
+        v = min(rest, lim if neg else lim - 1)  # -lim is in the format, +lim is not
         rest -= v
-        out.append(-v if negate_odd and i % 2 else v)
+        out.append(-v if neg else v)
     if rest:
         raise ValueError("total does not fit the group")
     return out
@@ -205,7 +213,7 @@ def bspn_cases(cfg: BSPNConfig) -> list[Case]:
         j = min(cfg.in_frac + 1 + grp, cfg.j_max)
         num = (g << j) - (g << cfg.in_frac)
         s_hi = -((-num) >> cfg.eps_exp)  # ceil: smallest S reaching G * 2^j
-        s_hi = min(s_hi, g * lim)
+        s_hi = min(s_hi, g * lim - (g + 1) // 2)  # the largest sum _spread can place
         x.extend(_spread(s_hi, g, lim))
         x_below.extend(_spread(max(s_hi - 1, 0), g, lim))
     cases.append(Case(_bspn_inputs(cfg, x), "each group's mean + eps reaches a power of two "
@@ -217,16 +225,17 @@ def bspn_cases(cfg: BSPNConfig) -> list[Case]:
     # log-domain rounding boundaries: x = ceil(sqrt2 * 2^k) and one below
     vals: list[int] = []
     k = 2
-    while len(vals) < c:
+    while len(vals) < c and arith.sqrt2_threshold(2) <= lim - 1:
         t = arith.sqrt2_threshold(k)
         if t > lim - 1:
             k = 2
             t = arith.sqrt2_threshold(k)
         vals.extend([t, -(t - 1)])
         k += 1
-    cases.append(Case(_bspn_inputs(cfg, vals[:c]), "values at ceil(sqrt(2) * 2^k) and one "
-                      "below: the log-domain rounding decides exactly",
-                      ("log_round_boundary",), "bspn.output"))
+    if vals:
+        cases.append(Case(_bspn_inputs(cfg, vals[:c]), "values at ceil(sqrt(2) * 2^k) and one "
+                          "below: the log-domain rounding decides exactly",
+                          ("log_round_boundary",), "bspn.output"))
     # saturation: one large channel per group, largest weight
     sat = [(lim - 1) if i % g == 0 else 0 for i in range(c)]
     cases.append(Case(_bspn_inputs(cfg, sat, wexp=cfg.weight_exp_max, bias=cfg.bias_format.max),

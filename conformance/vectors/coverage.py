@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
+from conformance.mutants.inventory import ports_text
 from conformance.vectors import flags as flagmod
 from reference.version import SPEC_VERSION
 
@@ -57,18 +58,26 @@ def coverage_markdown(files: Iterable[dict[str, JSON]]) -> str:
     for op in sorted({op for op, _ in op_n}):
         row = [op_n[(op, p)] for p in presets]
         lines.append(f"| `{op}` | " + " | ".join(str(n) for n in row) + f" | {sum(row)} |")
+    pinned = sum(1 for r in sections if rule_kind[(r, "valid")] + rule_kind[(r, "reject")])
     lines += [
         "",
         "## Spec rules",
         "",
-        "| rule | section | what it says | computed | rejected | "
+        f"Rule coverage: {pinned} of {len(sections)} rules have a vector "
+        f"({_percent(pinned, len(sections))}). Each rule is broken, alone, by the port named "
+        "in the column `broken by` (`conformance/mutants/rule_ports.py`); "
+        "`tests/test_rules.py` requires a committed vector that fails each of them.",
+        "",
+        "| rule | section | what it says | broken by | computed | rejected | "
         + " | ".join(presets) + " | total |",
-        "| --- | --- | --- | ---: | ---: | " + " | ".join("---:" for _ in presets) + " | ---: |",
+        "| --- | --- | --- | --- | ---: | ---: | " + " | ".join("---:" for _ in presets)
+        + " | ---: |",
     ]
     for r in sorted(sections):
         sec, text = sections[r]
         row = [rule_n[(r, p)] for p in presets]
-        lines.append(f"| `{r}` | {sec} | {text} | {rule_kind[(r, 'valid')]} | "
+        text = text.replace("|", "\\|")
+        lines.append(f"| `{r}` | {sec} | {text} | {ports_text(r)} | {rule_kind[(r, 'valid')]} | "
                      f"{rule_kind[(r, 'reject')]} | " + " | ".join(str(n) for n in row)
                      + f" | {sum(row)} |")
     lines += [
@@ -83,3 +92,8 @@ def coverage_markdown(files: Iterable[dict[str, JSON]]) -> str:
         lines.append(f"| `{fl}` | {notes[fl]} | " + " | ".join(str(n) for n in row)
                      + f" | {sum(row)} |")
     return "\n".join(lines) + "\n"
+
+
+def _percent(n: int, total: int) -> str:
+    """``n / total`` as a percentage, rounded down, so 100% means every one."""
+    return f"{(100 * n) // max(total, 1)}%"

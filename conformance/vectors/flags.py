@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from conformance.vectors import rejections
 from reference import arith, bspn, ptsoftmax, quantizer, spikes
 from reference.algebra import PY
 from reference.binary_linear import BinaryLinearConfig
@@ -62,6 +63,10 @@ FLAG_NOTES: dict[str, str] = {
     "truncated_term": "A term 2^(F - d) of the partition falls below 2^-F and is dropped.",
     "underflow": "A non-zero intermediate becomes a zero output (PTsoftmax output below "
                  "2^-out_frac, BSPN exponent below the output format).",
+    "wide_32": "An intermediate needs more than 32 bits (the quantizer's x * M + bias, BSPN's "
+               "exact value N): a port with 32-bit registers wraps.",
+    "wide_64": "An intermediate needs more than 64 bits (BSPN's A or N in a general "
+               "configuration): a port with 64-bit registers wraps.",
     "zero_input": "Every input value is zero.",
     "zero_weight": "A weight whose sign is 0 (BSPN weight_sign 0; sign(0) of the authors' "
                    "binarization), or a sign 0 where only +1/-1 are allowed.",
@@ -78,30 +83,28 @@ RULES: dict[str, tuple[str, str]] = {
                          "Step 5: p = floor(e * 2^out_frac / 2^K)."),
     "ptsoftmax.mask": ("spec/02-ptsoftmax.md",
                        "Masking: masked entries output 0; an all-masked row outputs zeros."),
-    "ptsoftmax.domain": ("spec/02-ptsoftmax.md",
-                         "Errors: scores outside the score format, bad masks, bad lengths."),
     "bspn.divisor": ("spec/03-bspn.md",
                      "Steps 1-2: divisor 2^k, k = ceil(log2(mean|x| + eps)), exactly."),
     "bspn.affine": ("spec/03-bspn.md",
                     "Step 3: y = w * x / 2^k + beta, exact at P fractional bits."),
     "bspn.output": ("spec/03-bspn.md",
                     "Step 4: log-domain nearest power of two, flush below and saturate above."),
-    "bspn.domain": ("spec/03-bspn.md", "Errors: shapes, formats and parameter ranges."),
+    "bspn.width": ("spec/03-bspn.md",
+                   "Widths: A and N are exact at every valid configuration (A up to 89 bits, "
+                   "N below 2^113); nothing wraps."),
+    "ptsoftmax.mask_absent": ("spec/02-ptsoftmax.md",
+                              "An absent or null mask masks no entry."),
+    "quantize.empty": ("spec/04-quantizer-spikes.md", "An empty x gives empty counts."),
     "quantize.round": ("spec/04-quantizer-spikes.md",
                        "Quantizer: round half to even of (x * M + bias) / 2^shift."),
     "quantize.clamp": ("spec/04-quantizer-spikes.md",
                        "Quantizer: clamp to [q_min, q_max], count = q - q_min."),
-    "quantize.domain": ("spec/04-quantizer-spikes.md",
-                        "Errors: input format, multiplier, shift and bias ranges."),
     "if.encode": ("spec/04-quantizer-spikes.md",
                   "IF encoder: V += c; fire when V >= T; subtract T; exactly c spikes."),
-    "if.domain": ("spec/04-quantizer-spikes.md", "Errors: count outside [0, 2^bits - 1]."),
     "linear.count": ("spec/05-binary-linear.md",
                      "Count level: acc_i = sum_j (c_j - o) * s_ij (normative)."),
     "linear.time": ("spec/05-binary-linear.md",
                     "Time level: per-step partial sums of the spike trains (profile)."),
-    "linear.domain": ("spec/05-binary-linear.md",
-                      "Errors: counts outside [0, 2^bits - 1], signs other than +-1, shapes."),
 }
 """Rule id -> (spec file, what the rule says)."""
 
@@ -113,15 +116,6 @@ DEFAULT_RULE: dict[str, str] = {
     "binary_linear": "linear.count",
 }
 """Rule of a drawn vector whose flags name no more specific rule."""
-
-DOMAIN_RULE: dict[str, str] = {
-    "ptsoftmax": "ptsoftmax.domain",
-    "bspn": "bspn.domain",
-    "quantize": "quantize.domain",
-    "if_encode": "if.domain",
-    "binary_linear": "linear.domain",
-}
-"""Rule of an operator's negative vectors."""
 
 RULE_BY_FLAG: dict[str, tuple[tuple[str, str], ...]] = {
     "ptsoftmax": (("all_masked", "ptsoftmax.mask"), ("partition_tie", "ptsoftmax.partition"),
@@ -234,6 +228,8 @@ def _bspn(cfg: bspn.BSPNConfig, inputs: Mapping[str, JSON],
         total = sum(abs(v) for v in group)
         j = bspn.divisor_j(PY, total, cfg)
         big_a = (total << cfg.eps_exp) + (cfg.group_size << cfg.in_frac)
+        if big_a >= 1 << 63:
+            flags.add("wide_64")
         if big_a == cfg.group_size << j:
             flags.add("divisor_boundary")
         if (total << cfg.eps_exp) < (cfg.group_size << cfg.in_frac):
@@ -244,6 +240,10 @@ def _bspn(cfg: bspn.BSPNConfig, inputs: Mapping[str, JSON],
                 1 << (p - cfg.bias_frac))
             if n == 0:
                 continue
+            if not -(1 << 31) <= n < 1 << 31:
+                flags.add("wide_32")
+            if not -(1 << 63) <= n < 1 << 63:
+                flags.add("wide_64")
             if x[i] < 0 and inputs["weight_sign"][i] != 0:
                 flags.add("sign_extension")
             mag = abs(n)
@@ -270,6 +270,8 @@ def _quantize(cfg: quantizer.QuantizerConfig, inputs: Mapping[str, JSON],
         if x in (fmt.min, fmt.max):
             flags.add("format_extreme")
         v = x * m + bias
+        if not -(1 << 31) <= v < 1 << 31:
+            flags.add("wide_32")
         if shift > 0:
             r = v - ((v >> shift) << shift)
             if r == 1 << (shift - 1):
@@ -322,3 +324,7 @@ register_analyzer("bspn", _bspn)
 register_analyzer("quantize", _quantize)
 register_analyzer("if_encode", _if_encode)
 register_analyzer("binary_linear", _binary_linear)
+
+
+for _rej in rejections.rejection_rules():
+    register_rule(_rej.id, _rej.section, f"Rejection ({_rej.cls}): {_rej.condition}.")

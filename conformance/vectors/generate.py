@@ -34,6 +34,7 @@ from hypothesis import strategies as st
 
 from conformance.operators import OPS, config_from_dict, config_to_dict, get_op, run_reference
 from conformance.vectors import flags as flagmod
+from conformance.vectors import rejections
 from conformance.vectors import strategies as strat
 from conformance.vectors.cases import (
     Case,
@@ -49,6 +50,13 @@ from conformance.vectors.cases import (
     quantize_negative,
     small_config,
 )
+from conformance.vectors.rule_cases import (
+    answer_cases,
+    consistency_negatives,
+    field_negatives,
+    mask_negatives,
+    wire_negatives,
+)
 from conformance.vectors.vectorfile import (
     FORMAT_VERSION,
     GENERATOR_VERSION,
@@ -61,7 +69,8 @@ from reference.version import SPEC_VERSION
 
 JSON = Any
 
-SUITE_MODULES: tuple[str, ...] = ("conformance.vectors.model_suites",)
+SUITE_MODULES: tuple[str, ...] = ("conformance.vectors.model_suites",
+                                  "conformance.vectors.general_suites")
 """Extra modules that register suites at import (model-level operators add theirs here)."""
 
 
@@ -191,7 +200,14 @@ def build_vector(suite: Suite, case: Case) -> dict[str, JSON]:
                                  f"{result['message']}")
         flags.add(f"reject_{cls}")
         expected: dict[str, JSON] = {"reject": cls}
-        rule = case.rule or flagmod.DOMAIN_RULE.get(suite.op, f"{suite.op}.domain")
+        rule_or_none = rejections.classify(suite.op, str(result["message"]))
+        if rule_or_none is None:
+            raise GeneratorError(f"{where}: no rejection rule matches the reference's "
+                                 f"message {result['message']!r}")
+        if case.rule is not None and case.rule != rule_or_none:
+            raise GeneratorError(f"{where}: built for rule {case.rule!r}, the reference's "
+                                 f"rejection falls under {rule_or_none!r}: {result['message']}")
+        rule = rule_or_none
         out_shapes: dict[str, list[int]] = {}
     else:
         if case.reject is not None:
@@ -315,6 +331,29 @@ ROW_CAP = {"sorbet": 32}
 """Longest PTsoftmax row Hypothesis draws per preset (edge cases add the longest rows)."""
 
 
+RULE_PRESET = "tiny"
+"""The preset whose suites carry the per-field and wire rejections (one vector per rule
+is enough; the tiny configurations keep them small)."""
+
+WIRE_TENSOR = {"ptsoftmax": "scores", "bspn": "x", "quantize": "x", "if_encode": "count",
+               "binary_linear": "counts"}
+"""The input whose first element the wire cases replace."""
+
+
+def rule_negatives(op: str, preset: str, config: Mapping[str, JSON],
+                   inputs: Mapping[str, JSON]) -> list[Case]:
+    """Rules between configuration fields (every preset), and the per-field and wire
+    rejections of ``op`` (preset :data:`RULE_PRESET` only)."""
+    cases = consistency_negatives(op, config, inputs)
+    if preset != RULE_PRESET:
+        return cases
+    cases += [*field_negatives(op, config, inputs),
+             *wire_negatives(op, config, inputs, WIRE_TENSOR[op])]
+    if op == "ptsoftmax":
+        cases += mask_negatives(inputs)
+    return cases
+
+
 def _op_suites(pre: OperatorPreset) -> list[Suite]:
     n = EXAMPLES[pre.name]
     p = pre.name
@@ -326,8 +365,10 @@ def _op_suites(pre: OperatorPreset) -> list[Suite]:
         config = config_to_dict(cfg)
 
         def build() -> list[Case]:
-            return [*edge(cfg), *neg(cfg), *proof_cases(op, p, config),
-                    *drawn(strategy, count, name)]
+            edges = edge(cfg)
+            return [*edges, *answer_cases(op, edges[0].inputs), *neg(cfg),
+                    *rule_negatives(op, p, config, edges[0].inputs),
+                    *proof_cases(op, p, config), *drawn(strategy, count, name)]
 
         suites.append(Suite(name, op, p, config, build))
 

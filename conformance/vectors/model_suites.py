@@ -22,6 +22,12 @@ from conformance.operators.layers import layer_to_inputs, model_to_inputs
 from conformance.vectors import flags as flagmod
 from conformance.vectors.cases import Case
 from conformance.vectors.generate import Suite, register_shapes, register_suite, suite_seed
+from conformance.vectors.rule_cases import (
+    consistency_negatives,
+    field_negatives,
+    mask_negatives,
+    wire_negatives,
+)
 from reference import model
 from reference.errors import SorbetError
 from reference.model_config import ModelConfig, ModelParams
@@ -44,7 +50,8 @@ for _rule, _text in (
     ("layer.encoder", "Encoder layer: the attention block followed by the feed-forward block."),
     ("model.forward", "Stack of encoder layers, pooler on the first token (ReLU clamp), "
                       "integer classifier."),
-    ("layer.domain", "Errors: hidden-state shape and format, mask, parameter ranges."),
+    ("model.fracs_free", "u_frac and cls_frac name real scales only: cls_frac is not tied to "
+                         "cls_width, and neither changes a computed integer."),
 ):
     flagmod.register_rule(_rule, "spec/06-layers.md" if _rule.startswith("layer")
                           else "spec/08-model.md", _text)
@@ -99,7 +106,7 @@ def _ffn_input(cfg: ModelConfig, params: ModelParams, h: list[list[int]],
     return [list(r) for r in out.trace["layer.0.h1"]]
 
 
-def _builder(op: str, name: str, cfg: ModelConfig) -> Callable[[], list[Case]]:
+def _builder(op: str, name: str, preset: str, cfg: ModelConfig) -> Callable[[], list[Case]]:
     def build() -> list[Case]:
         seed = suite_seed(name)
         cases: list[Case] = []
@@ -142,6 +149,24 @@ def _builder(op: str, name: str, cfg: ModelConfig) -> Callable[[], list[Case]]:
             for lp in params.layers), params.head)
         cases.append(case(loud, h, [True] * n, "output requantization saturates the residual "
                           "format"))
+        for k, sign in ((1, 1), (2, -1), (3, 1)):
+            pk = draw_params(cfg, seed + 2000 + k)
+            hk = draw_h0(cfg, n, seed + 2100 + k)
+            push = tuple(sign * bmax for _ in range(cfg.hidden))
+            sat = ModelParams(tuple(
+                replace(lp, o=replace(lp.o, out_mult=mmax, out_shift=k - 1, out_bias=push),
+                        ffn2=replace(lp.ffn2, out_mult=mmax, out_shift=k - 1, out_bias=push))
+                for lp in pk.layers), pk.head)
+            cases.append(case(sat, hk, [True] * n, f"every residual pushed to the "
+                              f"{'top' if sign > 0 else 'bottom'} of its format (draw {k}): "
+                              "the residual saturates", ("saturation",)))
+        if op == "model":
+            cases += _classifier_extremes(cfg, params, h, case)
+            free = dict(config_to_dict(cfg), u_frac=0, cls_frac=15)
+            cases.append(Case(_inputs(op, cfg, params, h, [True] * n), "u_frac 0 and "
+                              f"cls_frac 15 (above cls_width - 1 = {cfg.cls_width - 1}): "
+                              "valid, and every output as with the preset's values",
+                              (), "model.fracs_free", free))
         if op != "ffn":
             # p = 1 for the single real key, and (2**bits - 3) / 2 is exactly halfway.
             tie = ModelParams(tuple(
@@ -160,13 +185,53 @@ def _builder(op: str, name: str, cfg: ModelConfig) -> Callable[[], list[Case]]:
                 for lp in params.layers), params.head)
             cases.append(case(moved, h, [True] * n, "FFN2 input move of one step: the ReLU clamp "
                               "comes before the move", via_attention=True))
-        cases += _negative(op, cfg, params, h)
+            for k in (1, 2, 3):
+                pk = draw_params(cfg, seed + 3000 + k)
+                hk = draw_h0(cfg, n, seed + 3100 + k)
+                neg = ModelParams(tuple(
+                    replace(lp, ffn1=replace(lp.ffn1, out_bias=(-bmax,) * cfg.ffn),
+                            ffn2=replace(lp.ffn2, in_bias=(min(k << lp.ffn2.in_shift, bmax),)
+                                         * cfg.ffn))
+                    for lp in pk.layers), pk.head)
+                cases.append(case(neg, hk, [True] * n, f"FFN1's output pushed negative, FFN2 "
+                                  f"input move of {k} step(s): the ReLU clamps before the move "
+                                  f"(draw {k})", via_attention=True))
+        cases += _negative(op, preset, cfg, params, h)
         return cases
 
     return build
 
 
-def _negative(op: str, cfg: ModelConfig, params: ModelParams,
+def _classifier_extremes(cfg: ModelConfig, params: ModelParams, h: list[list[int]],
+                         case: Callable[..., Case]) -> list[Case]:
+    """The classifier's accumulator at its extremes: a saturated pooler, extreme weights.
+
+    The pooler's output requantization pushes every pooled value to the top of the
+    hidden format; every classifier weight at one end of ``s{cls_width}`` and the bias
+    at the same end give ``|logits| = H (2^(h_width-1) - 1) 2^(cls_width-1) + 2^(bias_width-1)``
+    or one below (spec/08-model.md, "Classifier").
+    """
+    mmax = (1 << cfg.multiplier_bits) - 1
+    bmax = (1 << (cfg.bias_width - 1)) - 1
+    pooler = replace(params.head.pooler, out_mult=mmax, out_shift=0,
+                     out_bias=(bmax,) * cfg.hidden)
+    w = (1 << (cfg.cls_width - 1))
+    out = []
+    for weight, bias, what in ((w - 1, bmax, "largest"), (-w, -bmax - 1, "smallest")):
+        head = replace(params.head, pooler=pooler, cls_weight=(weight,) * (
+            cfg.num_labels * cfg.hidden), cls_bias=(bias,) * cfg.num_labels)
+        out.append(case(ModelParams(params.layers, head), h, [True] * len(h),
+                        f"pooled values saturated, every classifier weight and bias at its "
+                        f"{what} value: the classifier's accumulator at its extreme",
+                        ("accumulator_extreme",)))
+    return out
+
+
+RULE_OP, RULE_PRESET = "ffn", "tiny-odd"
+"""The suite carrying the per-field and wire rejections of the model configuration."""
+
+
+def _negative(op: str, preset: str, cfg: ModelConfig, params: ModelParams,
               h: list[list[int]]) -> list[Case]:
     n = len(h)
     base = _inputs(op, cfg, params, h, [True] * n)
@@ -189,8 +254,26 @@ def _negative(op: str, cfg: ModelConfig, params: ModelParams,
         key = "ffn1.signs"
         zs = [0, *list(base[key])[1:]]
         bad.append(({**base, key: zs}, "a zero weight sign", "range"))
-    return [Case(inp, f"rejected: {what}", (), "layer.domain", None, cls)
-            for inp, what, cls in bad]
+    pre = "layer.0." if op == "model" else ""
+    lin = "ffn1" if op == "ffn" else "q"
+    bad.append(({**base, f"{pre}{lin}.in_mult": 0}, f"{lin}.in_mult 0 (at least 1)", "config"))
+    bad.append(({**base, f"{pre}{lin}.in_bias": list(base[f"{pre}{lin}.in_bias"])[1:]},
+                f"{lin}.in_bias one entry short", "shape"))
+    rows = cfg.max_seq + 1
+    bad.append(({**base, "h": [0] * (rows * cfg.hidden),
+                 **({} if op == "ffn" else {"mask": [1] * rows})},
+                f"{rows} tokens, one more than max_seq", "shape"))
+    if op != "ffn":
+        bad.append(({k: val for k, val in base.items() if k != "mask"},
+                    "the mask is absent (required by the model-level operators)", "shape"))
+    cases = [Case(inp, f"rejected: {what}", (), None, None, cls) for inp, what, cls in bad]
+    if op != "ffn":
+        cases += mask_negatives(base)
+    if op == RULE_OP and preset == RULE_PRESET:
+        config = config_to_dict(cfg)
+        cases += (field_negatives(op, config, base) + consistency_negatives(op, config, base)
+                  + wire_negatives(op, config, base, "h"))
+    return cases
 
 
 def _shapes(config: Mapping[str, JSON], name: str, value: JSON) -> list[int] | None:
@@ -233,4 +316,4 @@ for _op in OPS:
         _cfg = MODEL_PRESETS[_preset]
         _name = f"{_op}-{_preset}"
         register_suite(Suite(_name, _op, _preset, config_to_dict(_cfg),
-                             _builder(_op, _name, _cfg)))
+                             _builder(_op, _name, _preset, _cfg)))

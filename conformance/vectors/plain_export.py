@@ -112,13 +112,34 @@ def export_vector(vector: dict[str, JSON], suite: str, out: Path) -> Path:
     return d
 
 
+def _word(v: JSON) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and (
+        -(1 << (WORD_BITS - 1)) <= v < (1 << (WORD_BITS - 1)))
+
+
+def has_plain_form(vector: dict[str, JSON]) -> bool:
+    """Whether every input is an integer or a list of integers that fit 64-bit words.
+
+    The negative vectors of the wire rules (a JSON float or boolean where an integer
+    belongs, an integer beyond 64 bits; spec/11, "Rejections") test how a port reads
+    JSON; they have no plain form and are not exported.
+    """
+    for value in vector["inputs"].values():
+        values = value if isinstance(value, list) else [value]
+        if not all(_word(v) for v in values):
+            return False
+    return all(isinstance(v, int) for v in vector["config"].values())
+
+
 def export(files: Iterable[dict[str, JSON]], out: Path) -> int:
-    """Export every vector of the given files under ``out``; returns the vector count."""
+    """Export every vector that has a plain form under ``out``; returns the vector count."""
     out.mkdir(parents=True, exist_ok=True)
     index: list[str] = []
     for data in files:
         suite = str(data["suite"])
         for v in data["vectors"]:
+            if not has_plain_form(v):
+                continue
             export_vector(v, suite, out)
             index.append(f"{suite}/{v['id']}")
     (out / "index.txt").write_text("".join(f"{line}\n" for line in index), encoding="ascii")

@@ -184,8 +184,9 @@ def bspn_inputs(draw: Callable[[st.SearchStrategy[Any]], Any], cfg: BSPNConfig) 
     if draw(st.booleans()):
         wexp = draw(int_list(cfg.channels, cfg.weight_exp_min, cfg.weight_exp_max))
     else:
-        lo, hi = max(cfg.weight_exp_min, -2), min(cfg.weight_exp_max, 2)
-        wexp = draw(int_list(cfg.channels, min(lo, hi), max(lo, hi)))
+        lo = min(max(cfg.weight_exp_min, -2), cfg.weight_exp_max)
+        hi = max(min(cfg.weight_exp_max, 2), cfg.weight_exp_min)
+        wexp = draw(int_list(cfg.channels, lo, hi))
     bfmt = cfg.bias_format
     regime = draw(st.integers(0, 2))
     if regime == 0:
