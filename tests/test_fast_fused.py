@@ -75,15 +75,15 @@ def test_long_sequences_split_over_threads_and_blocks(data: st.DataObject, seed:
     cfg = LONG
     params = random_model(cfg, seed, embeddings=False).params
     fp = prepare(params, cfg)
-    seq = data.draw(st.integers(fused.MIN_ROWS * 2, cfg.max_seq))
+    seq = data.draw(st.integers(16, cfg.max_seq))
     h0 = _arr(data.draw(st.lists(st.lists(st.integers(cfg.h_format.min, cfg.h_format.max),
                                           min_size=cfg.hidden, max_size=cfg.hidden),
                                  min_size=seq, max_size=seq)))
     mask = data.draw(st.lists(st.booleans(), min_size=seq, max_size=seq))
     want = model.forward(h0.tolist(), mask, params, cfg)
-    for threads, block in ((1, fused.BLOCK_ELEMS), (2, 3 * cfg.hidden), (3, cfg.ffn)):
+    for threads, block in ((1, fused.MIN_BLOCK_ELEMS), (2, 3 * cfg.hidden), (3, cfg.ffn)):
         with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(fused, "BLOCK_ELEMS", block)
+            mp.setattr(fused, "MIN_BLOCK_ELEMS", block)
             got = forward_fast(h0, np.array(mask, dtype=np.bool_), fp, cfg, threads=threads)
         assert got.logits.tolist() == list(want.logits)
         assert got.hidden.tolist() == [list(r) for r in want.hidden]
@@ -178,7 +178,7 @@ def test_pool_raises_a_block_error_and_rejects_zero_threads() -> None:
             raise ValueError("block failed")
 
     with pytest.raises(ValueError, match="block failed"):
-        pool.run(fail, 4 * fused.MIN_ROWS, 1)
+        pool.run(fail, 4 * fused.MIN_BLOCK_ELEMS, 1)
     with pytest.raises(ValueError, match="at least 1"):
         fused.RowPool(0)
 

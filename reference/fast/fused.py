@@ -23,6 +23,7 @@ import math
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from queue import Empty, SimpleQueue
 from typing import Any
 
 import numpy as np
@@ -45,10 +46,10 @@ I32_LIMIT = 1 << 31
 F32_EXACT = 1 << 24
 """Every integer of magnitude at most ``2**24`` is exact in float32."""
 
-MIN_ROWS = 8
-"""Fewest rows a thread takes: below it the hand-off costs more than it saves."""
-BLOCK_ELEMS = 1 << 15
-"""Elements of one block of a stage (256 KiB as float64): cache-sized temporaries."""
+BLOCKS_PER_THREAD = 2
+"""Blocks a stage is cut into per thread (more balance the threads, fewer cost less)."""
+MIN_BLOCK_ELEMS = 1 << 13
+"""Fewest elements of a block: below it numpy's per-call overhead outweighs a thread's help."""
 
 _MANT = 52
 _SQRT2_BITS = int(np.float64(math.sqrt(2.0)).view(np.int64)) & ((1 << _MANT) - 1)
@@ -68,11 +69,13 @@ SIGN_EXP_MASK = np.int64(~((1 << _MANT) - 1))
 class RowPool:
     """Runs ``fn(lo, hi)`` over disjoint row blocks on ``threads`` threads (the caller's too).
 
-    Each thread takes one consecutive share of the rows and walks it in blocks of at
-    most :data:`BLOCK_ELEMS` elements, so that a stage's float64 temporaries stay in
-    the core's cache.  The blocks write disjoint rows of preallocated outputs, so the
-    result does not depend on the thread count, the blocking or the scheduling.  An
-    exception of any block is raised.
+    With one thread ``fn`` runs once on all rows.  Otherwise the rows are cut into about
+    :data:`BLOCKS_PER_THREAD` blocks per thread (none under :data:`MIN_BLOCK_ELEMS`
+    elements), and every thread takes the next block from a shared queue until none
+    is left: a thread that the operating system holds back takes fewer blocks instead
+    of holding up the stage.  The blocks
+    write disjoint rows of preallocated outputs, so the result does not depend on the
+    thread count, the blocking or the scheduling.  An exception of any block is raised.
     """
 
     def __init__(self, threads: int) -> None:
@@ -83,23 +86,31 @@ class RowPool:
 
     def run(self, fn: Callable[[int, int], None], rows: int, row_elems: int) -> None:
         """Call ``fn`` on ``[0, rows)`` in blocks; ``row_elems``: elements of one row."""
-        step = max(1, BLOCK_ELEMS // max(row_elems, 1))
-
-        def share(lo: int, hi: int) -> None:
-            for b in range(lo, hi, step):
-                fn(b, min(b + step, hi))
-
-        parts = min(self.threads, rows // MIN_ROWS)
-        if parts <= 1 or self._pool is None:
-            share(0, rows)
+        step = max(-(-rows // (BLOCKS_PER_THREAD * self.threads)),
+                   MIN_BLOCK_ELEMS // max(row_elems, 1), 1)
+        if self._pool is None or rows <= step:
+            fn(0, rows)
             return
-        cuts = [rows * i // parts for i in range(parts + 1)]
-        futures = [self._pool.submit(share, cuts[i], cuts[i + 1]) for i in range(1, parts)]
+        blocks: SimpleQueue[tuple[int, int]] = SimpleQueue()
+        for b in range(0, rows, step):
+            blocks.put((b, min(b + step, rows)))
+
+        def drain() -> None:
+            while True:
+                try:
+                    lo, hi = blocks.get_nowait()
+                except Empty:
+                    return
+                fn(lo, hi)
+
+        helpers = min(self.threads - 1, (rows + step - 1) // step - 1)
+        futures = [self._pool.submit(drain) for _ in range(helpers)]
         try:
-            share(cuts[0], cuts[1])
+            drain()
         finally:
             for f in futures:
-                f.result()
+                if not f.cancel():
+                    f.result()
 
 
 _POOLS: dict[int, RowPool] = {}
@@ -218,7 +229,7 @@ def ptsoftmax_counts(
     if not key_mask.all():
         n[:, ~key_mask] = _MASKED32
     n -= n.min(axis=-1, keepdims=True)
-    z: I64 = np.take(terms, n, mode="clip").sum(axis=-1, dtype=np.int64)
+    z = np.einsum("ij->i", np.take(terms, n, mode="clip")).astype(np.int64)
     k = floor_log2(z, below_2_53=True)
     k += (z >> np.maximum(k - 1, 0)) & (k > 0)
     off = (f + out_frac + 1) - k
