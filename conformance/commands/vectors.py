@@ -10,10 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import hypothesis
-
 from conformance.coverage import coverage_markdown
-from conformance.generate import GeneratorError, write_suites
 from conformance.manifest import (
     COVERAGE,
     MANIFEST,
@@ -76,6 +73,9 @@ def register(sub: Any) -> None:
 
 def generate_into(out: Path) -> tuple[int, int]:
     """Write every suite, the manifest and the coverage table under ``out``."""
+    # Hypothesis and Z3 load only for generation, not for the other vector commands or check.
+    from conformance.generate import write_suites
+
     written = write_suites(out)
     entries = [manifest_entry(s.path, raw) for s, raw in written]
     write_manifest(out, entries)
@@ -102,6 +102,8 @@ def _compare(fresh: Path, committed: Path) -> list[str]:
 
 def run_generate(args: argparse.Namespace) -> int:
     """Generate (or with --check, regenerate and compare)."""
+    from conformance.generate import GeneratorError
+
     out: Path = args.out or default_vectors_dir()
     try:
         if args.check:
@@ -129,6 +131,8 @@ def run_generate(args: argparse.Namespace) -> int:
 
 
 def _hint_versions(out: Path) -> None:
+    import hypothesis
+
     try:
         m = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
         was = m.get("generated_with", {}).get("hypothesis")
