@@ -49,6 +49,9 @@ from reference.presets import PRESETS
 
 ROOT = Path(__file__).resolve().parent.parent
 C_PORT = ROOT / "examples" / "c_port"
+
+pytestmark = pytest.mark.xdist_group("c_port")
+"""The module fixtures are expensive: keep these tests on one worker."""
 JSON = Any
 Request = dict[str, JSON]
 

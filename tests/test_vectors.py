@@ -51,6 +51,7 @@ def committed() -> list[dict[str, Any]]:
     return [d for _, d in loaded.files]
 
 
+@pytest.mark.slow
 def test_regeneration_is_byte_identical(regeneration: subprocess.CompletedProcess[str]) -> None:
     assert regeneration.returncode == 0, regeneration.stdout + regeneration.stderr
     assert "byte for byte" in regeneration.stdout
