@@ -137,9 +137,15 @@ def row_pool(threads: int | None = None) -> RowPool:
 # --------------------------------------------------------------------------- requantization
 
 
-def requant_exact(x_bound: int, mult: int, bias_max: int, shift: int) -> bool:
-    """Whether :func:`requant_into` is exact: ``x_bound * M + max|B| + 2**shift < 2**53``."""
-    return x_bound * mult + bias_max + (1 << shift) < F64_EXACT
+def requant_exact(x_bound: int, mult: int, bias_max: int) -> bool:
+    """Whether :func:`requant_into` is exact for ``|x| <= x_bound``.
+
+    The bound: ``x_bound * M + max|B| < 2**53``.
+
+    The shift (at most 62 by validation) only scales by ``2**-shift``, which stays in
+    float64's normal range, so it does not enter the bound.
+    """
+    return x_bound * mult + bias_max < F64_EXACT
 
 
 def requant_into(

@@ -179,9 +179,9 @@ def fused_problems(
     x_in = {"ffn2": cfg.u_format.max, "o": c_bound}
     for name, lin in lins.items():
         x = x_in.get(name, 1 << (cfg.h_width - 1))
-        if not fused.requant_exact(x, lin.in_mult, lin.in_bias_max, lin.in_shift):
+        if not fused.requant_exact(x, lin.in_mult, lin.in_bias_max):
             problems.append(f"{name} input requantization")
-        if not fused.requant_exact(lin.bound, lin.out_mult, lin.out_bias_max, lin.out_shift):
+        if not fused.requant_exact(lin.bound, lin.out_mult, lin.out_bias_max):
             problems.append(f"{name} output requantization")
     pc = cfg.ptsoftmax
     if not fused.ptsoftmax_fusable(s_bound, score_mult, pc.max_len, pc.partition_frac,
