@@ -1,27 +1,34 @@
 """Benchmark: the fast tier on a random Sorbet-base model against a float32 layer.
 
 Builds a random Sorbet-base model (``conformance.randmodel``), runs one encoder
-layer and the full forward on a 128-token input with the fast tier, and in the
-same run a float32 numpy implementation of the same layer (dense float32 matmuls
-of the same shapes, float softmax and LayerNorm, ReLU).  Prints the best of
-``--repeat`` timings and the ratio fast / float32 (target: within 1.5x).  It
+layer and the full forward on a 128-token input with the fast tier (untraced:
+every layer takes the fused path of ``reference.fast.stages``), and in the same
+run a float32 numpy implementation of the same layer (dense float32 matmuls of
+the same shapes, float softmax and LayerNorm, ReLU).  The sides run in
+interleaved rounds; it prints the best wall and process CPU time of each, and
+the ratios fast / float32: of the best wall times, the median of the per-round
+wall ratios, and of the best process CPU times (target: within 1.2x).  The fast
+tier runs once with ``--threads`` elementwise threads and once with one.  It
 never asserts on time.
 
-    .venv/bin/python benchmarks/bench_model.py [--tokens 128] [--repeat 5] [--seed 0]
-        [--blas-threads N]
+    .venv/bin/python benchmarks/bench_model.py [--tokens 128] [--repeat 9] [--seed 0]
+        [--blas-threads N] [--threads N]
 
 ``--blas-threads`` sets the BLAS thread count of both implementations (before
-numpy loads); the fast tier's elementwise work is single-threaded either way.
-On a machine shared with other work, ``--blas-threads 1`` gives steadier figures.
+numpy loads).  On a machine shared with other work the wall figures move with
+the load; the process CPU ratio (which does not count waiting for a core) is
+the steadier one with one thread per side.  With two BLAS threads, OpenBLAS's
+idle worker spins between products (``OPENBLAS_THREAD_TIMEOUT``), which costs
+the fast tier more CPU time than the float32 layer, since more of its work
+lies between products.
 
-Three runs of ``bench_model.py --blas-threads 1 --repeat 9`` on the project's
-2-core machine (numpy 2.4.6, otherwise idle) printed 21.9 to 22.3 ms for one
-layer, 288 to 298 ms for the full forward (12 layers and the head), 14.8 to
-15.6 ms for the float32 layer: ratio 1.43x to 1.50x.  With both cores for BLAS
-(no ``--blas-threads``) the matmuls of both sides run twice as fast while the
-fast tier's elementwise passes do not, and two runs printed 1.75x and 1.94x.
-Under load from other work the single-thread ratio was up to 1.7x.  Timings
-vary with the machine and its load; they are measurements, not guarantees.
+Three runs each of ``--blas-threads 1`` and ``--blas-threads 2`` on the project's
+2-core machine under heavy load from other work (load average 5.9 to 6.3)
+printed, for ``--blas-threads 1``: median wall ratio 1.13x to 1.18x and process
+CPU ratio 1.13x to 1.14x with one elementwise thread, 1.03x to 1.33x and 1.20x
+to 1.21x with two; for ``--blas-threads 2``: median wall ratio 1.00x to 1.46x
+(one elementwise thread) and 1.09x to 1.63x (two).  Timings vary with the
+machine and its load; they are measurements, not guarantees.
 """
 
 from __future__ import annotations
