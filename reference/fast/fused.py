@@ -36,15 +36,11 @@ from reference.quantizer import requantize
 
 F64 = npt.NDArray[np.float64]
 """A ``float64`` array."""
-F32 = npt.NDArray[np.float32]
-"""A ``float32`` array."""
 I32 = npt.NDArray[np.int32]
 """An ``int32`` array."""
 
 I32_LIMIT = 1 << 31
 """Every ``int32`` value is below this in magnitude."""
-F32_EXACT = 1 << 24
-"""Every integer of magnitude at most ``2**24`` is exact in float32."""
 
 BLOCKS_PER_THREAD = 2
 """Blocks a stage is cut into per thread (more balance the threads, fewer cost less)."""
