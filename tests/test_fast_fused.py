@@ -188,6 +188,15 @@ def test_pool_raises_a_block_error_and_rejects_zero_threads() -> None:
 
 
 def test_threads_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fused.os, "cpu_count", lambda: 8)
+    for var in ("SORBET_REF_THREADS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
+                "MKL_NUM_THREADS"):
+        monkeypatch.delenv(var, raising=False)
+    assert fused.default_threads() == 1  # BLAS takes every core by default
+    monkeypatch.setenv("OMP_NUM_THREADS", "4")
+    assert fused.default_threads() == 2
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
+    assert fused.default_threads() == 4
     monkeypatch.setenv("SORBET_REF_THREADS", "3")
     assert fused.default_threads() == 3
     monkeypatch.setenv("SORBET_REF_THREADS", "zero")

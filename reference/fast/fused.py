@@ -113,13 +113,27 @@ _POOLS: dict[int, RowPool] = {}
 
 
 def default_threads() -> int:
-    """Threads of the elementwise stages: ``SORBET_REF_THREADS``, else ``min(4, cpu count)``."""
+    """Threads of the elementwise stages.
+
+    ``SORBET_REF_THREADS`` if set; else the cores BLAS leaves free, at most 4:
+    ``cpu_count // blas_threads``, where ``blas_threads`` is the first of
+    ``OPENBLAS_NUM_THREADS``, ``OMP_NUM_THREADS``, ``MKL_NUM_THREADS`` that is set,
+    else every core (the libraries' default).  An OpenBLAS worker spins on its core
+    for a while after each product, so a stage thread there would compete with it.
+    """
     env = os.environ.get("SORBET_REF_THREADS", "")
     if env:
         if not env.isdigit() or int(env) < 1:
             raise ValueError(f"SORBET_REF_THREADS: expected a positive integer, got {env!r}")
         return int(env)
-    return max(1, min(4, os.cpu_count() or 1))
+    cpus = os.cpu_count() or 1
+    blas = cpus
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        value = os.environ.get(var, "")
+        if value.isdigit() and int(value) >= 1:
+            blas = int(value)
+            break
+    return max(1, min(4, cpus // blas))
 
 
 def row_pool(threads: int | None = None) -> RowPool:
