@@ -8,8 +8,9 @@ the same shapes, float softmax and LayerNorm, ReLU).  The sides run in
 interleaved rounds; it prints the best wall and process CPU time of each, and
 the ratios fast / float32: of the best wall times, the median of the per-round
 wall ratios, and of the best process CPU times (target: within 1.2x).  The fast
-tier runs once with ``--threads`` elementwise threads and once with one.  It
-never asserts on time.
+tier runs with ``--threads`` elementwise threads (default:
+``reference.fast.fused.default_threads()``, the cores BLAS leaves free) and, if
+that is not one, once more with one.  It never asserts on time.
 
     .venv/bin/python benchmarks/bench_model.py [--tokens 128] [--repeat 9] [--seed 0]
         [--blas-threads N] [--threads N]
@@ -23,12 +24,13 @@ the fast tier more CPU time than the float32 layer, since more of its work
 lies between products.
 
 Three runs each of ``--blas-threads 1`` and ``--blas-threads 2`` on the project's
-2-core machine under heavy load from other work (load average 5.9 to 6.3)
-printed, for ``--blas-threads 1``: median wall ratio 1.13x to 1.18x and process
-CPU ratio 1.13x to 1.14x with one elementwise thread, 1.03x to 1.33x and 1.20x
-to 1.21x with two; for ``--blas-threads 2``: median wall ratio 1.00x to 1.46x
-(one elementwise thread) and 1.09x to 1.63x (two).  Timings vary with the
-machine and its load; they are measurements, not guarantees.
+2-core machine while other work kept the load average at 4.1 to 4.8 printed, for
+``--blas-threads 1`` (elementwise stages on two threads by default): best 1.18x to
+1.19x, median of rounds 1.14x to 1.21x, process CPU 1.18x to 1.19x, and with one
+elementwise thread 1.13x to 1.15x, 1.11x to 1.16x and 1.13x to 1.16x; for
+``--blas-threads 2`` (one elementwise thread by default): best 1.04x to 1.22x,
+median 1.03x to 1.29x, process CPU 1.05x to 1.21x.  Timings vary with the machine
+and its load; they are measurements, not guarantees.
 """
 
 from __future__ import annotations
