@@ -10,9 +10,13 @@ asserts on time.
 ``--lin-fan-in N`` times ``lin.time_eq_count`` with a symbolic fan-in of ``N``
 instead of the proof run's (spec/09-theorems.md says why the run uses 2).
 
-One run of ``bench_prove.py`` (preset ``sorbet``) on the project's 2-core machine
-printed ``total 15.68s, 0 failed``. Timings vary with the machine, its load and
-the Z3 version; they are measurements, not guarantees.
+Two runs of ``bench_prove.py`` (preset ``sorbet``) on the project's 2-core machine
+while other work kept the load average at 3.7 to 4.6 printed ``total 19.23s, 0
+failed`` and ``total 25.87s, 0 failed``; ``lin.time_eq_count`` took 2.3 to 2.4 s in
+the runs that printed it (its bit-vector parts go to Z3's ``qfbv`` tactic,
+``conformance.proofs.core._decide``).
+Timings vary with the machine, its load and the Z3 version; they are measurements,
+not guarantees.
 """
 
 from __future__ import annotations

@@ -29,8 +29,12 @@ COMMANDS: tuple[str, ...] = (
 """Modules of the subcommands, in the order ``--help`` lists them."""
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The parser with every subcommand registered."""
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser with every subcommand registered, or only the subcommand ``only``.
+
+    Each subcommand module imports what its command needs (Z3, Hypothesis, numpy,
+    matplotlib), so registering one command keeps the others' imports out of its start-up.
+    """
     parser = argparse.ArgumentParser(
         prog="sorbet-ref",
         description="Exact integer reference, proofs and conformance suite for Sorbet.",
@@ -39,14 +43,22 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in COMMANDS:
-        importlib.import_module(name).register(sub)
+        if only is None or name.rsplit(".", 1)[1] == only:
+            importlib.import_module(name).register(sub)
     return parser
+
+
+def _command_named(argv: Sequence[str]) -> str | None:
+    """The subcommand ``argv`` starts with, if it names one (module name = command name)."""
+    names = {name.rsplit(".", 1)[1] for name in COMMANDS}
+    return argv[0] if argv and argv[0] in names else None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: parse ``argv`` and run the chosen subcommand."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(_command_named(args_list))
+    args = parser.parse_args(args_list)
     try:
         code: int = args.handler(args)
     except BrokenPipeError:

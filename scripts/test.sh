@@ -8,4 +8,6 @@ echo "== ruff"
 echo "== mypy --strict"
 .venv/bin/mypy --strict reference conformance
 echo "== pytest"
-.venv/bin/python -m pytest "$@"
+# Two workers (the project's machines have 2 cores); tests sharing an expensive module
+# fixture are grouped onto one worker.  Later options win: `-n 0` runs in one process.
+.venv/bin/python -m pytest -n 2 --dist loadgroup "$@"

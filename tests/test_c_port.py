@@ -24,6 +24,7 @@ every committed vector and must pass all of them.
 from __future__ import annotations
 
 import copy
+import fcntl
 import json
 import math
 import os
@@ -49,6 +50,9 @@ from reference.presets import PRESETS
 
 ROOT = Path(__file__).resolve().parent.parent
 C_PORT = ROOT / "examples" / "c_port"
+
+pytestmark = pytest.mark.xdist_group("c_port")
+"""The module fixtures are expensive: keep these tests on one worker."""
 JSON = Any
 Request = dict[str, JSON]
 
@@ -83,9 +87,14 @@ def port_path() -> Path:
     if cc is None:
         pytest.skip("no C compiler (cc, gcc or clang) on PATH: the C port cannot be built")
     env = dict(os.environ, CC=cc)
-    done = subprocess.run(
-        ["sh", str(C_PORT / "build.sh")], capture_output=True, text=True, env=env, check=False
-    )
+    # Parallel test workers share the build directory: one builds while the others wait.
+    (C_PORT / "build").mkdir(exist_ok=True)
+    with open(C_PORT / "build" / ".test-lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = subprocess.run(
+            ["sh", str(C_PORT / "build.sh")], capture_output=True, text=True, env=env,
+            check=False,
+        )
     assert done.returncode == 0, f"build failed:\n{done.stdout}\n{done.stderr}"
     path = Path(done.stdout.strip().splitlines()[-1])
     assert path.is_file(), path

@@ -21,6 +21,9 @@ from conformance.cli import main
 from conformance.runner.backends import Rejected, Unsupported
 from examples.float_port.float_port import BACKEND, BACKEND64, FloatPort
 
+pytestmark = pytest.mark.xdist_group("float_port")
+"""The module fixtures are expensive: keep these tests on one worker."""
+
 OPERATORS = ("binary_linear", "bspn", "if_encode", "ptsoftmax", "quantize")
 MODEL_OPERATORS = ("attention", "ffn", "encoder_layer", "model")
 DOC = Path(__file__).resolve().parents[1] / "docs" / "float-port.md"

@@ -27,6 +27,9 @@ from reference.host_embedding import embed, embed_float, quantize_hidden
 from reference.model_config import ModelConfig
 from reference.model_presets import TINY
 
+pytestmark = pytest.mark.xdist_group("floatmodel")
+"""The module fixtures are expensive: keep these tests on one worker."""
+
 
 @pytest.fixture(scope="module")
 def tiny_ckpt() -> Checkpoint:

@@ -25,6 +25,9 @@ from reference.fast import forward_fast
 from reference.model_presets import SORBET_BASE, TINY, TINY_ODD
 from reference.version import SPEC_VERSION
 
+pytestmark = pytest.mark.xdist_group("modelfile")
+"""The module fixtures are expensive: keep these tests on one worker."""
+
 
 @pytest.fixture(scope="module")
 def tiny() -> ModelFile:

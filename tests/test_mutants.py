@@ -524,6 +524,7 @@ def test_doc_matches_catalog() -> None:
 VECTORS = ROOT / "vectors"
 
 
+@pytest.mark.slow
 def test_committed_vectors_kill_every_mutant() -> None:
     assert (VECTORS / "manifest.json").is_file(), (
         f"no committed vectors in {VECTORS}: run `sorbet-ref vectors generate`"

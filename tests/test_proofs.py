@@ -349,15 +349,16 @@ def test_every_obligation_proves_on_tiny_b2() -> None:
     assert not bad
 
 
-def test_prove_cli_tiny_and_sorbet(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    for name in ("tiny", "sorbet"):
-        out = tmp_path / f"{name}.json"
-        code = cli_main(["prove", "--preset", name, "--json", str(out), "--no-regressions"])
-        assert code == 0
-        data = json.loads(out.read_text())
-        assert data["passed"] and len(data["results"]) == len(THEOREMS)
-        assert all(r["witnesses"] and all(w["found"] for w in r["witnesses"])
-                   for r in data["results"])
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["tiny", "sorbet"])
+def test_prove_cli(name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / f"{name}.json"
+    code = cli_main(["prove", "--preset", name, "--json", str(out), "--no-regressions"])
+    assert code == 0
+    data = json.loads(out.read_text())
+    assert data["passed"] and len(data["results"]) == len(THEOREMS)
+    assert all(r["witnesses"] and all(w["found"] for w in r["witnesses"])
+               for r in data["results"])
     text = capsys.readouterr().out
     assert f"{len(THEOREMS)} proved, 0 failed" in text
 

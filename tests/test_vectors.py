@@ -55,6 +55,7 @@ def committed() -> list[dict[str, Any]]:
     return [d for _, d in loaded.files]
 
 
+@pytest.mark.slow
 def test_regeneration_is_byte_identical(regeneration: subprocess.CompletedProcess[str]) -> None:
     assert regeneration.returncode == 0, regeneration.stdout + regeneration.stderr
     assert "byte for byte" in regeneration.stdout
@@ -234,3 +235,20 @@ def test_generate_check_compares_the_pin(tmp_path: Path, monkeypatch: pytest.Mon
     assert vectors_command._pin_diffs(VECTORS) != []
     monkeypatch.setattr(vectors_command, "PIN_FILE", PIN_FILE)
     assert vectors_command._pin_diffs(VECTORS) == []
+
+
+def test_rule_and_flag_tables_do_not_depend_on_what_was_imported() -> None:
+    """The coverage table is built from the rule and flag tables: a bare process (as
+    ``check`` runs) must see the same tables as one that loaded every suite module."""
+    import subprocess
+    import sys
+
+    from conformance.vectors import flags
+    from conformance.vectors.generate import load_suite_modules
+
+    load_suite_modules()
+    code = ("import json; from conformance.vectors import flags; "
+            "print(json.dumps([sorted(flags.RULES), sorted(flags.FLAG_NOTES)]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert json.loads(out) == [sorted(flags.RULES), sorted(flags.FLAG_NOTES)]

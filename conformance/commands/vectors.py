@@ -10,10 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import hypothesis
-
 from conformance.vectors.coverage import coverage_markdown
-from conformance.vectors.generate import GeneratorError, write_suites
 from conformance.vectors.identity import PIN_FILE, PinError, identify, pin_text
 from conformance.vectors.manifest import (
     COVERAGE,
@@ -79,6 +76,9 @@ def register(sub: Any) -> None:
 
 def generate_into(out: Path) -> tuple[int, int]:
     """Write every suite, the manifest and the coverage table under ``out``."""
+    # Hypothesis and Z3 load only for generation, not for the other vector commands or check.
+    from conformance.vectors.generate import write_suites
+
     written = write_suites(out)
     entries = [manifest_entry(s.path, raw) for s, raw in written]
     write_manifest(out, entries)
@@ -105,6 +105,8 @@ def _compare(fresh: Path, committed: Path) -> list[str]:
 
 def run_generate(args: argparse.Namespace) -> int:
     """Generate (or with --check, regenerate and compare)."""
+    from conformance.vectors.generate import GeneratorError
+
     out: Path = args.out or default_vectors_dir()
     try:
         if args.check:
@@ -158,6 +160,8 @@ def _pin_diffs(committed: Path) -> list[str]:
 
 
 def _hint_versions(out: Path) -> None:
+    import hypothesis
+
     try:
         m = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
         was = m.get("generated_with", {}).get("hypothesis")

@@ -326,5 +326,21 @@ register_analyzer("if_encode", _if_encode)
 register_analyzer("binary_linear", _binary_linear)
 
 
+# The model-level rules live here too, so the table of rules (and the coverage table
+# built from it) is the same in every process, whatever it imported.
+for _rule, _text in (
+    ("layer.attention", "Attention block: Q/K/V counts, scores, PTsoftmax with the mask, "
+                        "probability counts, context, output projection, residual, BSPN_1."),
+    ("layer.ffn", "Feed-forward block: binary linear, ReLU as the clamp at 0, unsigned-input "
+                  "binary linear, residual with saturation, BSPN_2."),
+    ("layer.encoder", "Encoder layer: the attention block followed by the feed-forward block."),
+    ("model.forward", "Stack of encoder layers, pooler on the first token (ReLU clamp), "
+                      "integer classifier."),
+    ("model.fracs_free", "u_frac and cls_frac name real scales only: cls_frac is not tied to "
+                         "cls_width, and neither changes a computed integer."),
+):
+    register_rule(_rule, "spec/06-layers.md" if _rule.startswith("layer")
+                  else "spec/08-model.md", _text)
+
 for _rej in rejections.rejection_rules():
     register_rule(_rej.id, _rej.section, f"Rejection ({_rej.cls}): {_rej.condition}.")

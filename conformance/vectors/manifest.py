@@ -20,9 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import hypothesis
-import z3
-
 from conformance.vectors.vectorfile import (
     FORMAT_VERSION,
     GENERATOR_VERSION,
@@ -67,6 +64,10 @@ def manifest_entry(path: str, raw: bytes) -> dict[str, JSON]:
 
 def build_manifest(entries: Iterable[dict[str, JSON]]) -> dict[str, JSON]:
     """The manifest object for the given file entries (sorted by path)."""
+    # Imported here: reading and verifying a manifest needs neither library.
+    import hypothesis
+    import z3
+
     files = sorted(entries, key=lambda e: str(e["path"]))
     return {
         "files": files,

@@ -42,21 +42,6 @@ RULE = {"attention": "layer.attention", "ffn": "layer.ffn", "encoder_layer": "la
 DRAWN = {"attention": 10, "ffn": 10, "encoder_layer": 6, "model": 4}
 """Drawn vectors per suite (before the edge and negative cases)."""
 
-for _rule, _text in (
-    ("layer.attention", "Attention block: Q/K/V counts, scores, PTsoftmax with the mask, "
-                        "probability counts, context, output projection, residual, BSPN_1."),
-    ("layer.ffn", "Feed-forward block: binary linear, ReLU as the clamp at 0, unsigned-input "
-                  "binary linear, residual with saturation, BSPN_2."),
-    ("layer.encoder", "Encoder layer: the attention block followed by the feed-forward block."),
-    ("model.forward", "Stack of encoder layers, pooler on the first token (ReLU clamp), "
-                      "integer classifier."),
-    ("model.fracs_free", "u_frac and cls_frac name real scales only: cls_frac is not tied to "
-                         "cls_width, and neither changes a computed integer."),
-):
-    flagmod.register_rule(_rule, "spec/06-layers.md" if _rule.startswith("layer")
-                          else "spec/08-model.md", _text)
-
-
 def _analyze(cfg: ModelConfig, inputs: Mapping[str, JSON],
              outputs: Mapping[str, JSON]) -> set[str]:
     """Flags found in a model-level vector's content."""

@@ -15,8 +15,10 @@ import numpy as np
 import numpy.typing as npt
 
 from reference.errors import MaskError, RangeError, ShapeError
+from reference.fast.fused import F64, requant_into, row_pool
 from reference.fast.ops import I64, bspn, exact_matmul, matmul_dtype, ptsoftmax, requant
 from reference.fast.params import FastBSPN, FastLayer, FastLinear, FastParams, prepare
+from reference.fast.stages import attention_fused, ffn_fused, layer_fused
 from reference.model import TRACE_LAYER_NAMES
 from reference.model_config import ModelConfig, ModelParams
 
@@ -115,14 +117,20 @@ def residual_bspn(a: I64, h: I64, p: FastBSPN, cfg: ModelConfig) -> tuple[I64, I
 
 
 def attention_block(
-    h: I64, mask: BoolArray, layer: FastLayer, cfg: ModelConfig, trace: bool = False
+    h: I64, mask: BoolArray, layer: FastLayer, cfg: ModelConfig, trace: bool = False,
+    threads: int | None = None,
 ) -> tuple[I64, Trace]:
     """Spiking self-attention, output projection, residual, BSPN_1 (spec/06, steps 1-7).
 
     Per head ``n``: ``x = score_mult * (cQ - o) @ (cK - o)^T``; ``p = PTsoftmax(x, mask)``
     over keys; ``cP = requant(p; prob_mult, 0, prob_shift, 0, 2**bits - 1)``;
     ``ctx = cP @ (cV - o)``.  Then ``a = requant_r(Lin_O(ctx))``, ``h1 = BSPN_1(sat_r(a + h))``.
+    Without a trace a fusable layer runs :func:`reference.fast.stages.attention_fused`
+    on ``threads`` threads (default :func:`reference.fast.fused.default_threads`).
     """
+    if not trace and layer.fused:
+        hf, _ = attention_fused(_f64(h), mask, layer, cfg, row_pool(threads))
+        return hf.astype(np.int64), {}
     o = 1 << (cfg.bits - 1)
     cmax = (1 << cfg.bits) - 1
     seq = h.shape[0]
@@ -156,6 +164,11 @@ def attention_block(
     return h1, tr
 
 
+def _f64(h: npt.NDArray[Any]) -> F64:
+    """Hidden states as float64 (exact: integers below ``2**53``)."""
+    return np.asarray(h, dtype=np.float64)
+
+
 def _i64(x: I64 | None) -> I64:
     if x is None:  # pragma: no cover - only called when tracing
         raise ValueError("missing trace tensor")
@@ -163,13 +176,21 @@ def _i64(x: I64 | None) -> I64:
 
 
 def ffn_block(
-    h1: I64, layer: FastLayer, cfg: ModelConfig, trace: bool = False
+    h1: I64, layer: FastLayer, cfg: ModelConfig, trace: bool = False,
+    threads: int | None = None,
 ) -> tuple[I64, Trace]:
     """Feed-forward, residual, BSPN_2 (spec/06, steps 8-9).
 
     ``u = requant(Lin_1(h1)) clamped to [0, u_max]`` (ReLU); ``a2 = requant_r(Lin_2(u))``
-    with ``u`` quantized unsigned; ``h2 = BSPN_2(sat_r(a2 + h1))``.
+    with ``u`` quantized unsigned; ``h2 = BSPN_2(sat_r(a2 + h1))``.  Without a trace a
+    fusable layer runs :func:`reference.fast.stages.ffn_fused`.
     """
+    if not trace and layer.fused:
+        x = _f64(h1)
+        q1 = np.empty(x.shape, layer.ffn1.weight_t.dtype)
+        requant_into(q1, x, layer.ffn1.in_scale, layer.ffn1.in_bias_f, layer.ffn1.q_lo,
+                     layer.ffn1.q_hi)
+        return ffn_fused(x, q1, layer, cfg, row_pool(threads)).astype(np.int64), {}
     rf = cfg.r_format
     umax = cfg.u_format.max
     # Without a trace, u stays in float64 (integers below 2**53: exact) for the next requant.
@@ -185,9 +206,16 @@ def ffn_block(
 
 
 def encoder_layer(
-    h: I64, mask: BoolArray, layer: FastLayer, cfg: ModelConfig, trace: bool = False
+    h: I64, mask: BoolArray, layer: FastLayer, cfg: ModelConfig, trace: bool = False,
+    threads: int | None = None,
 ) -> tuple[I64, Trace]:
-    """One encoder layer: :func:`attention_block` then :func:`ffn_block`."""
+    """One encoder layer: :func:`attention_block` then :func:`ffn_block`.
+
+    Without a trace a fusable layer runs :func:`reference.fast.stages.layer_fused`.
+    """
+    if not trace and layer.fused:
+        out = layer_fused(_f64(h), mask, layer, cfg, row_pool(threads))
+        return out.astype(np.int64), {}
     h1, t1 = attention_block(h, mask, layer, cfg, trace)
     h2, t2 = ffn_block(h1, layer, cfg, trace)
     t1.update(t2)
@@ -220,20 +248,31 @@ def forward_fast(
     params: FastParams | ModelParams,
     cfg: ModelConfig,
     trace: bool = False,
+    threads: int | None = None,
 ) -> FastOutput:
     """The model from ``h0`` and the mask to the logits (spec/08, "Stack"), on arrays.
 
     Same checks and results as :func:`reference.model.forward`; trace keys
     ``layer.{i}.{name}``, ``pooler.cin``, ``pooler.acc``, ``pooled``, ``logits``.
+    Without a trace, runs of fusable layers keep the hidden state in float64 and run
+    :func:`reference.fast.stages.layer_fused` on ``threads`` threads.
     """
     fp = as_fast(params, cfg)
     h = check_h(h0, cfg, "h0")
     m = check_mask(mask, h.shape[0], "mask")
     tr: Trace = {}
+    hf: F64 | None = None
     for i, layer in enumerate(fp.layers):
+        if not trace and layer.fused:
+            hf = layer_fused(_f64(h) if hf is None else hf, m, layer, cfg, row_pool(threads))
+            continue
+        if hf is not None:
+            h, hf = hf.astype(np.int64), None
         h, lt = encoder_layer(h, m, layer, cfg, trace)
         for name in TRACE_LAYER_NAMES if trace else ():
             tr[f"layer.{i}.{name}"] = lt[name]
+    if hf is not None:
+        h = hf.astype(np.int64)
     cin, acc, pooled = pooler(h, fp)
     logits = classifier(pooled, fp)
     if trace:

@@ -12,13 +12,19 @@ any arithmetic.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from reference.bspn import BSPNParams
 from reference.errors import ConfigError
-from reference.fast.ops import I64, I64_LIMIT, bspn_exact_bound, matmul_dtype
+from reference.fast import fused
+from reference.fast.ops import F64_EXACT, I64, I64_LIMIT, bspn_exact_bound, matmul_dtype
 from reference.model_config import LINEAR_NAMES, LinearParams, ModelConfig, ModelParams
+
+F64 = npt.NDArray[np.float64]
+"""A ``float64`` array."""
 
 WeightArray = npt.NDArray[np.float32] | npt.NDArray[np.float64] | npt.NDArray[np.int64]
 """A ``+-1`` matrix in the dtype its matmul runs in."""
@@ -44,15 +50,33 @@ class FastLinear:
     """Largest quantized input: ``o - 1`` (signed) or ``2**bits - 1`` (unsigned)."""
     bound: int
     """Largest ``|partial sum|`` of the accumulation: ``in_features * max|c - o|``."""
+    in_scale: float
+    """``in_mult * 2**-in_shift`` (exact in float64), for :func:`.fused.requant_into`."""
+    in_bias_f: F64 | None
+    """``in_bias * 2**-in_shift`` (exact), None when every bias is 0."""
+    in_bias_max: int
+    """``max |in_bias|``."""
+    out_scale: float
+    """``out_mult * 2**-out_shift`` (exact)."""
+    out_bias_f: F64 | None
+    """``out_bias * 2**-out_shift`` (exact), None when every bias is 0."""
+    out_bias_max: int
+    """``max |out_bias|``."""
 
 
 @dataclass(frozen=True, eq=False)
 class FastBSPN:
-    """BSPN parameters as int64 arrays."""
+    """BSPN parameters as int64 arrays, and the tables of :func:`reference.fast.fused.bspn_into`."""
 
     sign: I64
     wexp: I64
     bias: I64
+    w: F64
+    """``sign * 2**(wexp + eps_exp + out_frac)`` by group (``groups x G``)."""
+    b: F64
+    """``bias * 2**(out_frac - bias_frac)`` by group."""
+    thresholds: I64
+    """``G * 2**jj`` for ``jj = 0..j_max``."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -70,6 +94,12 @@ class FastLayer:
     prob_shift: int
     bspn1: FastBSPN
     bspn2: FastBSPN
+    prob_counts: npt.NDArray[Any]
+    """:func:`reference.fast.fused.prob_count_table` in the dtype of the context product."""
+    terms: npt.NDArray[np.int32]
+    """:func:`reference.fast.fused.term_table` (PTsoftmax terms by ``d``)."""
+    fused: bool
+    """Whether every bound of :mod:`reference.fast.fused` holds (:func:`fused_problems`)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -98,6 +128,8 @@ def _linear(lin: LinearParams, name: str, cfg: ModelConfig) -> FastLinear:
     bound = lc.in_features * lc.max_abs_term
     w = unpack_sign_matrix(lin.signs, lc.out_features, lc.in_features)
     wt = np.ascontiguousarray(w.T.astype(matmul_dtype(bound)))
+    in_bias_max = max((abs(v) for v in lin.in_bias), default=0)
+    out_bias_max = max((abs(v) for v in lin.out_bias), default=0)
     return FastLinear(
         weight_t=wt,
         in_mult=lin.in_mult, in_shift=lin.in_shift,
@@ -107,14 +139,57 @@ def _linear(lin: LinearParams, name: str, cfg: ModelConfig) -> FastLinear:
         offset=lc.offset, bound=bound,
         q_lo=-lc.offset if lc.signed_input else 0,
         q_hi=lc.offset - 1 if lc.signed_input else (1 << lc.bits) - 1,
+        in_scale=lin.in_mult * 2.0**-lin.in_shift,
+        in_bias_f=_scaled(lin.in_bias, lin.in_shift) if in_bias_max else None,
+        in_bias_max=in_bias_max,
+        out_scale=lin.out_mult * 2.0**-lin.out_shift,
+        out_bias_f=_scaled(lin.out_bias, lin.out_shift) if out_bias_max else None,
+        out_bias_max=out_bias_max,
     )
 
 
-def _bspn(sign: tuple[int, ...], wexp: tuple[int, ...], bias: tuple[int, ...]) -> FastBSPN:
-    return FastBSPN(
-        np.array(sign, dtype=np.int64), np.array(wexp, dtype=np.int64),
-        np.array(bias, dtype=np.int64),
-    )
+def _scaled(bias: tuple[int, ...], shift: int) -> F64:
+    """``bias * 2**-shift`` (exact: each bias is an integer below ``2**53``)."""
+    return np.ldexp(np.array(bias, dtype=np.float64), np.int32(-shift))
+
+
+def _bspn(p: BSPNParams, cfg: ModelConfig) -> FastBSPN:
+    sign, wexp, bias = (np.array(v, dtype=np.int64) for v in (p.weight_sign, p.weight_exp, p.bias))
+    w, b, th = fused.bspn_tables(sign, wexp, bias, cfg.bspn)
+    return FastBSPN(sign, wexp, bias, w, b, th)
+
+
+def fused_problems(
+    lins: dict[str, FastLinear], score_mult: int, cfg: ModelConfig
+) -> list[str]:
+    """The bounds of :mod:`reference.fast.fused` that fail for one layer (empty: fusable).
+
+    Every product runs in a float dtype (partial sums below ``2**53``); every
+    requantization satisfies :func:`reference.fast.fused.requant_exact` for the
+    largest input its place can see (:func:`requant_inputs`); PTsoftmax and BSPN
+    satisfy :func:`reference.fast.fused.ptsoftmax_fusable` and
+    :func:`reference.fast.fused.bspn_fusable`.
+    """
+    o = 1 << (cfg.bits - 1)
+    s_bound = cfg.head_dim * o * o
+    c_bound = cfg.max_seq * ((1 << cfg.bits) - 1) * o
+    problems = []
+    if max(s_bound, c_bound, *(lin.bound for lin in lins.values())) >= F64_EXACT:
+        problems.append("a product beyond float64")
+    x_in = {"ffn2": cfg.u_format.max, "o": c_bound}
+    for name, lin in lins.items():
+        x = x_in.get(name, 1 << (cfg.h_width - 1))
+        if not fused.requant_exact(x, lin.in_mult, lin.in_bias_max):
+            problems.append(f"{name} input requantization")
+        if not fused.requant_exact(lin.bound, lin.out_mult, lin.out_bias_max):
+            problems.append(f"{name} output requantization")
+    pc = cfg.ptsoftmax
+    if not fused.ptsoftmax_fusable(s_bound, score_mult, pc.max_len, pc.partition_frac,
+                                   pc.out_frac):
+        problems.append("PTsoftmax")
+    if not fused.bspn_fusable(cfg.bspn):
+        problems.append("BSPN")
+    return problems
 
 
 def requant_inputs(cfg: ModelConfig) -> dict[str, int]:
@@ -182,13 +257,20 @@ def prepare(params: ModelParams, cfg: ModelConfig) -> FastParams:
     check_widths(cfg)
     params.validate(cfg)
     layers = []
+    o = 1 << (cfg.bits - 1)
+    cmax = (1 << cfg.bits) - 1
+    ctx_dtype = matmul_dtype(cfg.max_seq * cmax * o)
+    pc = cfg.ptsoftmax
     for lp in params.layers:
         lin = {name: _linear(p, name, cfg) for name, p in lp.linears().items()}
         layers.append(FastLayer(
             q=lin["q"], k=lin["k"], v=lin["v"], o=lin["o"], ffn1=lin["ffn1"], ffn2=lin["ffn2"],
             score_mult=lp.score_mult, prob_mult=lp.prob_mult, prob_shift=lp.prob_shift,
-            bspn1=_bspn(lp.bspn1.weight_sign, lp.bspn1.weight_exp, lp.bspn1.bias),
-            bspn2=_bspn(lp.bspn2.weight_sign, lp.bspn2.weight_exp, lp.bspn2.bias),
+            bspn1=_bspn(lp.bspn1, cfg), bspn2=_bspn(lp.bspn2, cfg),
+            prob_counts=fused.prob_count_table(lp.prob_mult, lp.prob_shift, pc.out_frac, cmax,
+                                               ctx_dtype),
+            terms=fused.term_table(pc.partition_frac),
+            fused=not fused_problems(lin, lp.score_mult, cfg),
         ))
     head = params.head
     return FastParams(

@@ -1,0 +1,328 @@
+"""Fused float kernels of the fast tier's untraced path, exact by bounds checked up front.
+
+Without a trace, :mod:`reference.fast.model` keeps activations as float arrays of
+integer values between the BLAS products and runs each elementwise stage (the
+requantizations, PTsoftmax with the probability requantization, the residual and
+BSPN) in as few numpy passes as the integers allow, over row blocks on a small
+thread pool (numpy releases the GIL).  Every kernel computes exactly the integers
+of the canonical operator it names; each states the bound that makes its float
+arithmetic exact, and :func:`reference.fast.params.fused_problems` checks all of them
+for a layer before any arithmetic (a layer that fails runs the int64 path).
+
+The float facts used (IEEE 754 binary64, round to nearest even):
+
+- an integer of magnitude at most ``2**53`` is exact, and so is ``v * 2**k`` for
+  such an integer ``v`` unless it leaves the normal range (``2**-1022 .. 2**1023``);
+- a sum or product of exact values whose exact result is representable is exact;
+- ``np.rint`` rounds half to even, the rule of :func:`reference.quantizer.requantize`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from queue import Empty, SimpleQueue
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from reference.algebra import PY
+from reference.bspn import BSPNConfig
+from reference.fast.ops import F64_EXACT, I64, bspn_exact_bound, floor_log2
+from reference.quantizer import requantize
+
+F64 = npt.NDArray[np.float64]
+"""A ``float64`` array."""
+I32 = npt.NDArray[np.int32]
+"""An ``int32`` array."""
+
+I32_LIMIT = 1 << 31
+"""Every ``int32`` value is below this in magnitude."""
+
+BLOCKS_PER_THREAD = 2
+"""Blocks a stage is cut into per thread (more balance the threads, fewer cost less)."""
+MIN_BLOCK_ELEMS = 1 << 13
+"""Fewest elements of a block: below it numpy's per-call overhead outweighs a thread's help."""
+
+_MANT = 52
+_SQRT2_BITS = int(np.float64(math.sqrt(2.0)).view(np.int64)) & ((1 << _MANT) - 1)
+# math.sqrt is correctly rounded; with m = 2**52 + _SQRT2_BITS the double m / 2**52 is
+# the least double above sqrt(2) (m**2 > 2**105 > (m - 1)**2), so for a double
+# significand 1 + f / 2**52: ``1 + f / 2**52 > sqrt(2)`` iff ``f >= _SQRT2_BITS``.
+assert ((1 << _MANT) + _SQRT2_BITS) ** 2 > 1 << 105 > ((1 << _MANT) + _SQRT2_BITS - 1) ** 2
+ROUND_LOG2_CARRY = np.int64((1 << _MANT) - _SQRT2_BITS)
+"""Added to the bits of a double ``y``: carries into the exponent iff ``|y| > sqrt(2) * 2**e``."""
+SIGN_EXP_MASK = np.int64(~((1 << _MANT) - 1))
+"""Keeps the sign and exponent bits of a double (clears the significand)."""
+
+
+# --------------------------------------------------------------------------- threads
+
+
+class RowPool:
+    """Runs ``fn(lo, hi)`` over disjoint row blocks on ``threads`` threads (the caller's too).
+
+    With one thread ``fn`` runs once on all rows.  Otherwise the rows are cut into about
+    :data:`BLOCKS_PER_THREAD` blocks per thread (none under :data:`MIN_BLOCK_ELEMS`
+    elements), and every thread takes the next block from a shared queue until none
+    is left: a thread that the operating system holds back takes fewer blocks instead
+    of holding up the stage.  The blocks
+    write disjoint rows of preallocated outputs, so the result does not depend on the
+    thread count, the blocking or the scheduling.  An exception of any block is raised.
+    """
+
+    def __init__(self, threads: int) -> None:
+        if threads < 1:
+            raise ValueError(f"threads: expected at least 1, got {threads}")
+        self.threads = threads
+        self._pool = ThreadPoolExecutor(threads - 1, "sorbet-fast") if threads > 1 else None
+
+    def run(self, fn: Callable[[int, int], None], rows: int, row_elems: int) -> None:
+        """Call ``fn`` on ``[0, rows)`` in blocks; ``row_elems``: elements of one row."""
+        step = max(-(-rows // (BLOCKS_PER_THREAD * self.threads)),
+                   MIN_BLOCK_ELEMS // max(row_elems, 1), 1)
+        if self._pool is None or rows <= step:
+            fn(0, rows)
+            return
+        blocks: SimpleQueue[tuple[int, int]] = SimpleQueue()
+        for b in range(0, rows, step):
+            blocks.put((b, min(b + step, rows)))
+
+        def drain() -> None:
+            while True:
+                try:
+                    lo, hi = blocks.get_nowait()
+                except Empty:
+                    return
+                fn(lo, hi)
+
+        helpers = min(self.threads - 1, (rows + step - 1) // step - 1)
+        futures = [self._pool.submit(drain) for _ in range(helpers)]
+        try:
+            drain()
+        finally:
+            for f in futures:
+                if not f.cancel():
+                    f.result()
+
+
+_POOLS: dict[int, RowPool] = {}
+
+
+def default_threads() -> int:
+    """Threads of the elementwise stages.
+
+    ``SORBET_REF_THREADS`` if set; else the cores BLAS leaves free, at most 4:
+    ``cpu_count // blas_threads``, where ``blas_threads`` is the first of
+    ``OPENBLAS_NUM_THREADS``, ``OMP_NUM_THREADS``, ``MKL_NUM_THREADS`` that is set,
+    else every core (the libraries' default).  An OpenBLAS worker spins on its core
+    for a while after each product, so a stage thread there would compete with it.
+    """
+    env = os.environ.get("SORBET_REF_THREADS", "")
+    if env:
+        if not env.isdigit() or int(env) < 1:
+            raise ValueError(f"SORBET_REF_THREADS: expected a positive integer, got {env!r}")
+        return int(env)
+    cpus = os.cpu_count() or 1
+    blas = cpus
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        value = os.environ.get(var, "")
+        if value.isdigit() and int(value) >= 1:
+            blas = int(value)
+            break
+    return max(1, min(4, cpus // blas))
+
+
+def row_pool(threads: int | None = None) -> RowPool:
+    """The shared pool for ``threads`` (default :func:`default_threads`), made on first use."""
+    n = default_threads() if threads is None else threads
+    if n not in _POOLS:
+        _POOLS[n] = RowPool(n)
+    return _POOLS[n]
+
+
+# --------------------------------------------------------------------------- requantization
+
+
+def requant_exact(x_bound: int, mult: int, bias_max: int) -> bool:
+    """Whether :func:`requant_into` is exact for ``|x| <= x_bound``.
+
+    The bound: ``x_bound * M + max|B| < 2**53``.
+
+    The shift (at most 62 by validation) only scales by ``2**-shift``, which stays in
+    float64's normal range, so it does not enter the bound.
+    """
+    return x_bound * mult + bias_max < F64_EXACT
+
+
+def requant_into(
+    out: npt.NDArray[Any], x: npt.NDArray[Any], scale: float, bias: F64 | None, lo: int, hi: int
+) -> None:
+    """``out = clamp(round_half_even((x * M + B) / 2**s), lo, hi)`` (spec/04, requantize).
+
+    ``scale = M * 2**-s`` and ``bias = B * 2**-s`` (None when every ``B`` is 0), both
+    exact.  With :func:`requant_exact` for a bound on ``|x|``, ``x * M + B`` is an
+    integer below ``2**53``, so ``x * scale + bias`` is its exact multiple by ``2**-s``
+    and ``np.rint`` gives the canonical integer; every clamped value is exact in
+    ``out``'s dtype (float32 holds the counts, float64 every other value).
+    """
+    if x.dtype == np.float64:
+        w: F64 = np.multiply(x, scale)
+    else:
+        w = x.astype(np.float64)
+        w *= scale
+    if bias is not None:
+        w += bias
+    np.rint(w, out=w)
+    np.clip(w, lo, hi, out=out, casting="same_kind")
+
+
+# --------------------------------------------------------------------------- PTsoftmax
+
+
+_MASKED32 = np.int32(1 << 30)
+"""``-ceil(score)`` of a masked key: above every real one (bounded by :func:`ptsoftmax_fusable`)."""
+
+
+def ptsoftmax_fusable(s_bound: int, score_mult: int, max_len: int, f: int, out_frac: int) -> bool:
+    """Bounds of :func:`ptsoftmax_counts` (all in ``int32``).
+
+    ``|S * score_mult| < 2**30`` (so ``-ceil`` of a score, a masked key's ``2**30``
+    and their differences stay below ``2**31``); ``Z <= max_len * 2**F < 2**31``;
+    ``out_frac <= F`` (a term ``e = 0``, ``d > F``, then lands on table index 0,
+    see :func:`ptsoftmax_counts`).
+    """
+    return (s_bound * score_mult < (1 << 30) and (max_len << f) < I32_LIMIT
+            and out_frac <= f)
+
+
+def prob_count_table(
+    prob_mult: int, prob_shift: int, out_frac: int, cmax: int, dtype: type[np.generic]
+) -> npt.NDArray[Any]:
+    """Count of each probability: index 0 for ``p = 0``, ``t + 1`` for ``p = 2**t``.
+
+    ``requant(p; prob_mult, 0, prob_shift, 0, cmax)`` by the canonical rule
+    (:func:`reference.quantizer.requantize`), for ``t = 0..out_frac``; every PTsoftmax
+    output is 0 or such a power of two.
+    """
+    ps = [0] + [1 << t for t in range(out_frac + 1)]
+    return np.array([requantize(PY, p, prob_mult, 0, prob_shift, 0, cmax) for p in ps],
+                    dtype=dtype)
+
+
+def term_table(f: int) -> I32:
+    """``e(d) = 2**(F - d)`` for ``d = 0..F`` and 0 at ``d = F + 1`` (PTsoftmax step 4)."""
+    return np.array([1 << (f - d) for d in range(f + 1)] + [0], dtype=np.int32)
+
+
+def ptsoftmax_counts(
+    out: npt.NDArray[Any], s: npt.NDArray[Any], key_mask: npt.NDArray[np.bool_],
+    score_mult: int, score_frac: int, f: int, out_frac: int, terms: I32, counts: npt.NDArray[Any],
+) -> None:
+    """Probability counts ``requant(PTsoftmax(S * score_mult))`` of rows ``s`` (spec/02, spec/06).
+
+    ``s`` holds the raw integer scores (float, from an exact BLAS product) of rows of
+    keys; ``counts[t + 1]`` is the count of the probability ``2**t`` (``t = 0..out_frac``)
+    and ``counts[0]`` that of 0 (:func:`prob_count_table`).  With
+    ``n = (-S * score_mult) >> score_frac = -ceil(x / 2**score_frac)`` and
+    ``d = n - min(n) = max(s) - s``, the term is ``e = terms[min(d, F + 1)]``,
+    ``Z = sum e``, ``K`` its nearest power-of-two exponent (ties up), and
+    ``p = (e << out_frac) >> K = 2**t`` with ``t = F + out_frac - K - d`` when
+    ``t >= 0``, else 0.  ``K >= F`` (the row maximum's term is ``2**F``), so ``t <= out_frac``;
+    a term ``e = 0`` (``d >= F + 1``) has ``t <= out_frac - F - 1 < 0``.  So the count is
+    ``counts[clip(t + 1, 0, out_frac + 1)]``: ``np.take`` with ``mode="clip"`` does the
+    clip.  Masked keys (``n = 2**30``) get count 0; a row with no key gets all zeros.
+    Exact in ``int32`` under :func:`ptsoftmax_fusable`.
+    """
+    if not key_mask.any():
+        out[...] = counts[0]
+        return
+    n: I32 = np.multiply(s, np.int32(-score_mult), dtype=np.int32, casting="unsafe")
+    n >>= score_frac
+    if not key_mask.all():
+        n[:, ~key_mask] = _MASKED32
+    n -= n.min(axis=-1, keepdims=True)
+    z = np.einsum("ij->i", np.take(terms, n, mode="clip")).astype(np.int64)
+    k = floor_log2(z, below_2_53=True)
+    k += (z >> np.maximum(k - 1, 0)) & (k > 0)
+    off = (f + out_frac + 1) - k
+    np.subtract(off.astype(np.int32)[:, None], n, out=n)
+    np.take(counts, n, mode="clip", out=out)
+
+
+# --------------------------------------------------------------------------- BSPN
+
+
+def bspn_fusable(cfg: BSPNConfig) -> bool:
+    """Bounds of :func:`bspn_into`.
+
+    The exact value ``N`` divided by ``2**min(e1, e2)`` is an integer below
+    ``bspn_exact_bound(cfg) < 2**53``; every power of two scaled in stays in the
+    normal float64 range.
+    """
+    if bspn_exact_bound(cfg) >= F64_EXACT:
+        return False
+    lowest = min(cfg.weight_exp_min + cfg.eps_exp - cfg.j_max, -cfg.bias_frac) + cfg.out_frac
+    highest = cfg.in_width + cfg.weight_exp_max + cfg.eps_exp + cfg.out_frac
+    return lowest > -1000 and highest < 1000
+
+
+def bspn_tables(
+    sign: I64, wexp: I64, bias: I64, cfg: BSPNConfig
+) -> tuple[F64, F64, I64]:
+    """``(w, b, thresholds)`` of :func:`bspn_into` for one set of BSPN parameters.
+
+    ``w = sign * 2**(wexp + eps_exp + out_frac)`` and ``b = beta * 2**(out_frac -
+    bias_frac)`` (exact powers of two times small integers), ``thresholds[jj] =
+    G * 2**jj`` for ``jj = 0..j_max``.
+    """
+    g = cfg.group_size
+    w = np.ldexp(sign.astype(np.float64), (wexp + cfg.eps_exp + cfg.out_frac).astype(np.int32))
+    b = np.ldexp(bias.astype(np.float64), np.int32(cfg.out_frac - cfg.bias_frac))
+    th = np.array([g << jj for jj in range(cfg.j_max + 1)], dtype=np.int64)
+    return w.reshape(cfg.groups, g), b.reshape(cfg.groups, g), th
+
+
+def bspn_into(
+    out: npt.NDArray[Any], x: npt.NDArray[Any], w: F64, b: F64, thresholds: I64,
+    cfg: BSPNConfig,
+) -> None:
+    """BSPN of the rows of ``x`` (:func:`reference.bspn.bspn`, spec/03) into ``out``.
+
+    ``x`` and ``out`` are float64.  Per group, ``S = sum |x|`` (integers below
+    ``2**53``), then in int64
+    ``A = S * 2**eps_exp + G * 2**in_frac`` and ``j = #{jj : G * 2**jj < A}``.  The
+    exact value ``N = sign*x*2**e1 + beta*2**e2`` (``e1 = P + wexp + eps_exp - j``,
+    ``e2 = P - bias_frac``) scaled by ``2**(out_frac - P)`` is
+    ``y = x * 2**-j * w + b`` (``w``, ``b`` of :func:`bspn_tables`): each product is
+    exact, and the sum is exact because it is ``N / 2**min(e1, e2)`` (an integer below
+    ``2**53``, :func:`reference.fast.ops.bspn_exact_bound`) times a power of two.
+    The output ``sign(N) * 2**r`` with ``r = round(log2|N|) - P + out_frac =
+    round(log2|y|)`` (log-domain nearest: up iff the significand exceeds ``sqrt(2)``)
+    is formed on the bits of ``y``: adding :data:`ROUND_LOG2_CARRY` carries into the
+    exponent exactly then, and :data:`SIGN_EXP_MASK` clears the significand, giving
+    ``+-2**r`` (0 stays 0).  Saturation clips to ``+-2**r_max``; the flush of
+    ``r < 0`` (``|y'| <= 1/2``) is ``trunc``.
+    """
+    t = x.shape[0]
+    g = cfg.group_size
+    xg = x.reshape(t, cfg.groups, g)
+    s = np.einsum("tgi->tg", np.abs(xg))
+    big_a = s.astype(np.int64)
+    big_a <<= cfg.eps_exp
+    big_a += g << cfg.in_frac
+    j = np.searchsorted(thresholds, big_a, side="left").astype(np.int32)
+    np.negative(j, out=j)
+    y: F64 = np.multiply(xg, np.ldexp(1.0, j)[:, :, None])
+    y *= w
+    y += b
+    bits = y.view(np.int64)
+    bits += ROUND_LOG2_CARRY
+    bits &= SIGN_EXP_MASK
+    top = float(1 << cfg.r_max)
+    o = out.reshape(t, cfg.groups, g)
+    np.clip(y, -top, top, out=o)
+    np.trunc(o, out=o)
