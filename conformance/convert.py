@@ -82,6 +82,12 @@ CONFIG_META_KEY = "sorbet.model_config"
 HEADS_META_KEY = "num_attention_heads"
 """Checkpoint metadata key holding the number of attention heads."""
 
+_FIELD_DEFAULTS: dict[str, int] = {
+    f.name: int(f.default) for f in dataclasses.fields(ModelConfig)
+    if isinstance(f.default, int)
+}
+"""Default formats of :class:`ModelConfig` (Sorbet-base's)."""
+
 INPUT_MOVES_DROPPED: tuple[str, ...] = ()
 """Linear layers whose input ``move`` the model format cannot hold: none (spec/06, "Departures")."""
 
@@ -434,23 +440,42 @@ def infer_config(
         return int(arr.shape[axis])
 
     positions = dim(names.emb("position_embeddings.weight"), 0)
-    b = base or ModelConfig(layers=1, hidden=hidden, heads=1, ffn=1, vocab=1, max_positions=1,
-                            type_vocab=1, max_seq=1, num_labels=1)
+    shapes: dict[str, int] = {
+        "layers": count_layers(ckpt, names), "hidden": hidden, "heads": n_heads,
+        "ffn": dim(names.linear(0, "ffn1", "weight"), 0), "vocab": vocab,
+        "max_positions": positions,
+        "type_vocab": dim(names.emb("token_type_embeddings.weight"), 0),
+        "max_seq": min(base.max_seq, positions) if base is not None else positions,
+        "num_labels": dim(Names.classifier("weight"), 0),
+    }
     try:
-        cfg = dataclasses.replace(
-            b,
-            layers=count_layers(ckpt, names), hidden=hidden, heads=n_heads,
-            ffn=dim(names.linear(0, "ffn1", "weight"), 0), vocab=vocab,
-            max_positions=positions,
-            type_vocab=dim(names.emb("token_type_embeddings.weight"), 0),
-            max_seq=min(b.max_seq, positions) if base is not None else positions,
-            num_labels=dim(Names.classifier("weight"), 0),
-        )
+        if base is not None:
+            cfg = dataclasses.replace(base, **shapes)
+        else:
+            # The real head count from the start: a provisional one-head configuration
+            # would be validated with head_dim = hidden, and fail for Sorbet-base.
+            shapes["score_width"] = default_score_width(
+                shapes["hidden"] // n_heads if n_heads >= 1 else 1
+            )
+            cfg = ModelConfig(**shapes)
     except ConfigError as exc:
         raise CheckpointError(f"{ckpt.path}: configuration from the tensors is invalid: {exc}") \
             from None
     _check_shapes(ckpt, names, cfg)
     return cfg
+
+
+def default_score_width(head_dim: int) -> int:
+    """Score width of a configuration without a preset (spec/13, 13.3).
+
+    The ``ModelConfig`` default, widened (up to its limit of 48 bits) when the head
+    dimension needs more: ``|S * score_mult| <= D * 2**(2*(bits-1)) * (2**multiplier_bits - 1)``
+    with the default ``bits`` and ``multiplier_bits``, plus a sign bit.
+    """
+    width = _FIELD_DEFAULTS["score_width"]
+    o = 1 << (_FIELD_DEFAULTS["bits"] - 1)
+    largest = max(head_dim, 1) * o * o * ((1 << _FIELD_DEFAULTS["multiplier_bits"]) - 1)
+    return min(max(width, largest.bit_length() + 1), 48)
 
 
 def _check_shapes(ckpt: Checkpoint, names: Names, cfg: ModelConfig) -> None:
