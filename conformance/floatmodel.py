@@ -68,6 +68,13 @@ MASK_VALUE = -10000.0
 AlphaHook = Callable[[str, F64], float]
 """``hook(step_tensor_name, x)`` returns the step to quantize ``x`` with (calibration)."""
 
+BSPNHook = Callable[[str, F64], F64]
+"""``hook(bspn_module, scaled)`` returns the ``phi`` to normalize with (training mode).
+
+``scaled`` holds the group-scaled input rows of the real tokens (tokens x hidden);
+the returned vector (hidden) replaces ``running_phi`` for this call.
+"""
+
 
 def binarize(w: F64) -> F64:
     """``sign(W - mean(W)) * mean|W|`` over the whole tensor; ``sign(0) = 0``."""
@@ -97,8 +104,8 @@ def _pow2_round(x: F64) -> F64:
     return out
 
 
-def _scalar_pow2_nearest(v: float) -> float:
-    """``find_closest_power_of_two`` of the authors' quantizer (Python floats)."""
+def scalar_pow2_nearest(v: float) -> float:
+    """``find_closest_power_of_two`` of the authors' quantizer (Python floats): ties up."""
     lo = 2.0 ** math.floor(math.log2(v))
     hi = 2.0 ** math.ceil(math.log2(v))
     return lo if abs(v - lo) < abs(v - hi) else hi
@@ -246,10 +253,13 @@ class _Run:
     """State of one forward pass (options, hook, trace)."""
 
     def __init__(self, cfg: ModelConfig, options: FloatOptions, hook: AlphaHook | None,
-                 trace: bool) -> None:
+                 trace: bool, bspn_hook: BSPNHook | None = None,
+                 mask: npt.NDArray[np.bool_] | None = None) -> None:
         self.cfg = cfg
         self.opt = options
         self.hook = hook
+        self.bspn_hook = bspn_hook
+        self.mask = mask
         self.trace: dict[str, F64] | None = {} if trace else None
 
     def rec(self, key: str, value: F64) -> None:
@@ -276,7 +286,7 @@ class _Run:
         # The authors' ElasticQuantBinarizerUnsigned on a batch of one.
         min_val = float(x.min())
         if min_val < 0:
-            shifted = x + _scalar_pow2_nearest(abs(min_val))
+            shifted = x + scalar_pow2_nearest(abs(min_val))
         elif min_val == 0:
             shifted = x
         else:
@@ -303,7 +313,11 @@ class _Run:
         g = x.reshape(seq, h // p.group_size, p.group_size)
         m = np.abs(g).mean(axis=-1, keepdims=True)
         scaled = (g / np.exp2(np.ceil(np.log2(m + BSPN_EPS)))).reshape(seq, h)
-        w = _pow2_round(p.weight / np.sqrt(p.running_phi + BSPN_EPS))
+        phi = p.running_phi
+        if self.bspn_hook is not None:
+            real = scaled if self.mask is None else scaled[self.mask]
+            phi = np.asarray(self.bspn_hook(p.module, real), dtype=np.float64)
+        w = _pow2_round(p.weight / np.sqrt(phi + BSPN_EPS))
         return _pow2_round(w * scaled + p.bias)
 
     def attention(self, h: F64, mask: npt.NDArray[np.bool_], layer: FloatLayer, tag: str) -> F64:
@@ -366,8 +380,13 @@ def forward_float(
     options: FloatOptions | None = None,
     alpha_hook: AlphaHook | None = None,
     trace: bool = False,
+    bspn_hook: BSPNHook | None = None,
 ) -> FloatOutput:
-    """The authors' inference on one sequence (module docstring); ``mask`` True = real token."""
+    """The authors' inference on one sequence (module docstring); ``mask`` True = real token.
+
+    ``alpha_hook`` and ``bspn_hook`` (calibration, training mode) choose the steps and
+    the BSPN statistics instead of the checkpoint's.
+    """
     cfg = model.cfg
     ids, types = check_tokens(token_ids, token_types, cfg)
     if mask is None:
@@ -378,7 +397,7 @@ def forward_float(
             raise MaskError(
                 f"mask: expected {ids.size} booleans, got shape {list(m.shape)} dtype {m.dtype}"
             )
-    run = _Run(cfg, options or FloatOptions(), alpha_hook, trace)
+    run = _Run(cfg, options or FloatOptions(), alpha_hook, trace, bspn_hook, m)
     h = embed_float_model(model, ids, types)
     run.rec("h0", h)
     for i, layer in enumerate(model.layers):
