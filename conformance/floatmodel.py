@@ -23,11 +23,13 @@ checkpoint, so that a converted integer model can be compared with it
   token 0 then ReLU; classifier: float linear.
 
 Batch dependence (SORBET.md quirk 1): the authors' unsigned quantizer shifts its
-input by a power of two derived from the minimum over the whole batch.  The
-default ``unsigned_offset="zero"`` uses no offset (the integer model's decision);
-``"authors"`` applies the authors' rule to the tensor of the one sample being
-evaluated (a batch of one, padded positions included), which is what their code
-computes for batch size 1.
+input by a power of two derived from the minimum over the whole batch
+(:func:`authors_offset`; spec/06, "Departures", 2).  The default
+``unsigned_offset="static"`` is the integer model's rule: the authors' rule at
+``m = min(move)`` for the unsigned-input linear layer (``ffn2``), no offset for the
+probabilities; ``"authors"`` applies their rule to the tensor of the one sample
+being evaluated (a batch of one, padded positions included), which is what their
+code computes for batch size 1; ``"zero"`` uses no offset anywhere.
 """
 
 from __future__ import annotations
@@ -222,19 +224,42 @@ def load_float_model(ckpt: Checkpoint, cfg: ModelConfig) -> FloatModel:
     )
 
 
+UNSIGNED_OFFSETS: tuple[str, ...] = ("static", "authors", "zero")
+"""Treatments of the unsigned quantizers' offset (module docstring); the first is the
+integer model's."""
+
+
+def authors_offset(min_val: float) -> tuple[float, float]:
+    """The authors' unsigned offset for a tensor minimum: ``(added before, added after)``.
+
+    ``ElasticQuantBinarizerUnsigned``: for ``m < 0`` the input is shifted by
+    ``+nearest_pow2(|m|)`` (linear distance, ties up) and the dequantized value by
+    ``m``; for ``m > 0`` both use ``M = 2^round(log2 m)`` (``-M`` before, ``+M``
+    after); ``m = 0`` changes nothing.  Counts are ``clamp(round((x + before) / a))``
+    and the value ``count * a + after``.
+    """
+    if min_val < 0:
+        return scalar_pow2_nearest(-min_val), min_val
+    if min_val == 0:
+        return 0.0, 0.0
+    pm = 2.0 ** round(math.log2(min_val))
+    return -pm, pm
+
+
 @dataclass(frozen=True)
 class FloatOptions:
     """Choices where the authors' float code is ambiguous (module docstring)."""
 
-    unsigned_offset: str = "zero"
-    """``"zero"`` (the integer model's decision) or ``"authors"`` (batch-min rule, batch of one)."""
+    unsigned_offset: str = UNSIGNED_OFFSETS[0]
+    """``"static"`` (the integer model's rule), ``"authors"`` (batch-min rule, batch of one)
+    or ``"zero"`` (no offset)."""
     qkv_input_move: bool = True
     """Add the Q/K/V layers' own input ``move`` (the authors' code does)."""
 
     def __post_init__(self) -> None:
-        if self.unsigned_offset not in ("zero", "authors"):
+        if self.unsigned_offset not in UNSIGNED_OFFSETS:
             raise ConfigError(
-                f"FloatOptions.unsigned_offset: expected 'zero' or 'authors', "
+                f"FloatOptions.unsigned_offset: expected one of {list(UNSIGNED_OFFSETS)}, "
                 f"got {self.unsigned_offset!r}"
             )
 
@@ -277,23 +302,22 @@ class _Run:
         out: F64 = np.clip(np.rint(x / alpha), -half, half - 1)
         return out
 
-    def dq_unsigned(self, x: F64, alpha: float) -> tuple[F64, F64]:
-        """Unsigned quantization: (counts, dequantized value) under the offset option."""
+    def dq_unsigned(self, x: F64, alpha: float, static_min: float | None) -> tuple[F64, F64]:
+        """Unsigned quantization: (counts, dequantized value) under the offset option.
+
+        ``authors``: :func:`authors_offset` of ``x.min()`` (a batch of one); ``static``:
+        of ``static_min`` (the layer's smallest move entry; None for the probabilities:
+        no offset); ``zero``: no offset.
+        """
         top = (1 << self.cfg.bits) - 1
-        if self.opt.unsigned_offset == "zero":
-            c: F64 = np.clip(np.rint(x / alpha), 0, top)
-            return c, c * alpha
-        # The authors' ElasticQuantBinarizerUnsigned on a batch of one.
-        min_val = float(x.min())
-        if min_val < 0:
-            shifted = x + scalar_pow2_nearest(abs(min_val))
-        elif min_val == 0:
-            shifted = x
+        if self.opt.unsigned_offset == "authors":
+            before, after = authors_offset(float(x.min()))
+        elif self.opt.unsigned_offset == "static" and static_min is not None:
+            before, after = authors_offset(static_min)
         else:
-            min_val = 2.0 ** round(math.log2(min_val))
-            shifted = x - min_val
-        c = np.clip(np.rint(shifted / alpha), 0, top)
-        return c, (c + min_val / alpha) * alpha
+            before, after = 0.0, 0.0
+        c: F64 = np.clip(np.rint((x + before) / alpha), 0, top)
+        return c, c * alpha + after
 
     def linear(self, lin: FloatLinear, x: F64, tag: str, move: bool = True) -> F64:
         xin = x + lin.move if move else x
@@ -303,7 +327,7 @@ class _Run:
             self.rec(f"{tag}.cin", q + (1 << (self.cfg.bits - 1)))
             val = q * alpha
         else:
-            c, val = self.dq_unsigned(xin, alpha)
+            c, val = self.dq_unsigned(xin, alpha, float(lin.move.min()) if move else 0.0)
             self.rec(f"{tag}.cin", c)
         out: F64 = val @ lin.weight.T + lin.bias
         return out
@@ -344,7 +368,7 @@ class _Run:
         probs = e / nearest_pow2(e.sum(axis=-1, keepdims=True))
         self.rec(f"{tag}.probs", probs)
         alpha_p = self.step(layer.step_names["prob"], layer.steps["prob"], probs)
-        cp, pv = self.dq_unsigned(probs, alpha_p)
+        cp, pv = self.dq_unsigned(probs, alpha_p, None)
         self.rec(f"{tag}.c_prob", cp)
         ctx = (pv @ vh).transpose(1, 0, 2).reshape(seq, cfg.hidden)
         self.rec(f"{tag}.ctx", ctx)
