@@ -237,7 +237,7 @@ def test_heads_required_without_metadata(tiny_tensors: dict[str, np.ndarray]) ->
     cfg = infer_config(_ckpt(tiny_tensors), TINY, heads=2)
     assert cfg == TINY
     cfg4 = infer_config(_ckpt(tiny_tensors), heads=4)
-    assert cfg4.heads == 4 and cfg4.h_frac == 8  # Sorbet-base formats by default
+    assert cfg4.heads == 4 and cfg4.h_frac == SORBET_BASE.h_frac  # Sorbet-base formats
     with pytest.raises(CheckpointError, match="invalid"):
         infer_config(_ckpt(tiny_tensors), heads=3)
 
