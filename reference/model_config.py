@@ -50,8 +50,8 @@ class ModelConfig:
     prob_frac: int = 16
     multiplier_bits: int = 16
     bias_width: int = 32
-    cls_width: int = 8
-    cls_frac: int = 6
+    cls_width: int = 16
+    cls_frac: int = 12
 
     def __post_init__(self) -> None:
         check_int(self.layers, "ModelConfig.layers", 1, 64)

@@ -56,8 +56,8 @@ int model_config(const jv *config, const char *op, model_cfg *m, result *res) {
         cfg_int(&c, "score_width", 8, 48, 32, &m->score_width) ||
         cfg_int(&c, "multiplier_bits", 1, 24, 16, &m->multiplier_bits) ||
         cfg_int(&c, "bias_width", 2, 40, 32, &m->bias_width) ||
-        cfg_int(&c, "cls_width", 2, 16, 8, &m->cls_width) ||
-        cfg_int(&c, "cls_frac", 0, 15, 6, &m->cls_frac) ||
+        cfg_int(&c, "cls_width", 2, 16, 16, &m->cls_width) ||
+        cfg_int(&c, "cls_frac", 0, 15, 12, &m->cls_frac) ||
         /* PTsoftmax (spec/02): max_len = max_seq, score format s{score_width}.{score_frac} */
         cfg_int(&c, "score_frac", 0, m->score_width - 1, 16, &m->score_frac) ||
         cfg_int(&c, "partition_frac", 0, 30, 16, &m->partition_frac) ||
