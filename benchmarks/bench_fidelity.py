@@ -136,7 +136,6 @@ def main() -> int:
     for shape in args.only or list(SHAPES):
         base = SHAPES[shape]
         for kind, cal in STEPS.items():
-            t = time.perf_counter()
             ck = Checkpoint(f"{shape}-{kind}", synthetic_tensors(base, 1, calibration=cal))
             fm = load_float_model(ck, base)
             print(f"{shape} (hidden {base.hidden}, {base.layers} layer(s)), {kind} steps:")
@@ -147,7 +146,6 @@ def main() -> int:
                                   args.seed))
             for row in offset_rows(fm, base, args.inputs, args.seq, args.seed):
                 print(row)
-            print(f"    ({time.perf_counter() - t:.0f} s)")
     print(f"total {time.perf_counter() - t0:.0f} s")
     return 0
 

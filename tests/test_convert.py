@@ -322,3 +322,19 @@ def test_cli_converts_sorbet_base_shape_without_preset(
     assert dataclasses.replace(cfg, layers=12, vocab=30522, max_positions=512,
                                max_seq=512) == SORBET_BASE
     capsys.readouterr()
+
+
+def test_safetensors_with_header_length_128_mod_256_is_not_taken_for_pickle(
+    tmp_path: Path, tiny_tensors: dict[str, np.ndarray]
+) -> None:
+    """The first byte of the header length can be 0x80, pickle's PROTO opcode."""
+    for pad in range(256):
+        p = tmp_path / "c.safetensors"
+        save_safetensors(p, tiny_tensors, {"num_attention_heads": "2", "pad": "x" * pad})
+        if p.read_bytes()[:1] == b"\x80":
+            break
+    else:
+        pytest.fail("no padding gave a header length of 128 modulo 256")
+    ck = load_checkpoint(p)
+    assert ck.metadata["num_attention_heads"] == "2"
+    assert np.array_equal(ck.tensors[Q + ".weight"], tiny_tensors[Q + ".weight"])
