@@ -12,7 +12,7 @@ padded sequences of ``--seq`` tokens (``sorbet-ref compare``'s inputs, seed 0):
   lowest stage agreement of each layer and the first diverging stage
   (``sorbet-ref compare --stages``); with ``--old-formats`` also the same
   checkpoint converted with the earlier formats (8 fractional bits, ``s8.6``
-  classifier);
+  classifier), with ``--variant`` with other ModelConfig fields;
 - the offset treatments inside the float evaluation against the authors' rule:
   the integer model's rule (``static``) and no offset (``zero``): label agreement,
   logit correlation and the agreement of layer 0's ``ffn2`` input counts, which
@@ -23,7 +23,7 @@ layer-0 agreement >= 0.99 at every stage.  The figures are measurements on
 synthetic checkpoints, printed, never asserted.
 
     .venv/bin/python benchmarks/bench_fidelity.py [--inputs 64] [--seq 32]
-        [--only NAME] [--old-formats]
+        [--only NAME] [--old-formats] [--variant NAME:FIELD=N,...]
 
 On the project's 2-core machine the full run (64 inputs) takes a few minutes.
 """
@@ -114,7 +114,7 @@ def integer_row(name: str, ck: Checkpoint, fm: FloatModel, cfg: ModelConfig, inp
     mins = " ".join(f"L{i} {r.stages.layer_min(i):.4f}" for i in range(cfg.layers))
     corr = r.correlation
     warn = f", {len(rep.warnings)} conversion warnings" if rep.warnings else ""
-    return (f"    {name:<13} labels {r.agreeing}/{len(r.samples)} = {r.label_agreement:.3f}, "
+    return (f"    {name:<16} labels {r.agreeing}/{len(r.samples)} = {r.label_agreement:.3f}, "
             f"correlation {corr if corr is None else round(corr, 4)}, lowest stage "
             f"agreement {mins}, first diverging {r.stages.first_stage()}{warn}")
 
@@ -129,7 +129,18 @@ def main() -> int:
                     help="run only this shape (repeatable)")
     ap.add_argument("--old-formats", action="store_true",
                     help="also convert with the earlier formats (8 fractional bits)")
+    ap.add_argument("--variant", action="append", default=[], metavar="NAME:FIELD=N,...",
+                    help="also convert with these ModelConfig fields changed, e.g. "
+                    "'mult20:multiplier_bits=20,score_width=40' (repeatable)")
     args = ap.parse_args()
+    variants: list[tuple[str, dict[str, int]]] = []
+    for v in args.variant:
+        name, _, fields = v.partition(":")
+        try:
+            variants.append((name, {k: int(n) for k, n in
+                                    (f.split("=", 1) for f in fields.split(",") if f)}))
+        except ValueError:
+            ap.error(f"--variant {v!r}: expected NAME:FIELD=N,...")
     t0 = time.perf_counter()
     print(f"fidelity against the authors-mode float evaluation: {args.inputs} inputs x "
           f"{args.seq} tokens (seed {args.seed}), checkpoints seed 1, fast tier")
@@ -143,6 +154,10 @@ def main() -> int:
             if args.old_formats:
                 old = dataclasses.replace(base, **OLD_FORMATS)
                 print(integer_row("integer (.8)", ck, fm, old, args.inputs, args.seq,
+                                  args.seed))
+            for name, fields in variants:
+                print(integer_row(f"integer ({name})", ck, fm,
+                                  dataclasses.replace(base, **fields), args.inputs, args.seq,
                                   args.seed))
             for row in offset_rows(fm, base, args.inputs, args.seq, args.seed):
                 print(row)

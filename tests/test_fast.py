@@ -238,7 +238,7 @@ def test_exact_matmul_refuses_int64_overflow() -> None:
 
 def test_sorbet_base_widths_are_accepted() -> None:
     check_widths(SORBET_BASE)
-    # BSPN's exact value fits int64 (s32.16 inputs, s24.16 biases: below 2**56), so the
+    # BSPN's exact value fits int64 (s32.18 inputs, s26.18 biases: below 2**56), so the
     # fast tier runs Sorbet-base exactly; the float64 shortcut of log_round is not taken.
     assert (1 << 53) <= ops.bspn_exact_bound(SORBET_BASE.bspn) < ops.I64_LIMIT
 
