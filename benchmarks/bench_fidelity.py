@@ -11,8 +11,9 @@ padded sequences of ``--seq`` tokens (``sorbet-ref compare``'s inputs, seed 0):
   unsigned offsets (a batch of one): label agreement, logit correlation, the
   lowest stage agreement of each layer and the first diverging stage
   (``sorbet-ref compare --stages``); with ``--old-formats`` also the same
-  checkpoint converted with the earlier formats (8 fractional bits, ``s8.6``
-  classifier), with ``--variant`` with other ModelConfig fields;
+  checkpoint converted with the earlier formats (8 fractional bits, 16-bit
+  multipliers, ``s8.6`` classifier), with ``--variant`` with other ModelConfig
+  fields;
 - the offset treatments inside the float evaluation against the authors' rule:
   the integer model's rule (``static``) and no offset (``zero``): label agreement,
   logit correlation and the agreement of layer 0's ``ffn2`` input counts, which
@@ -69,10 +70,10 @@ STEPS: dict[str, Calibration] = {
 """Checkpoint kinds: initial power-of-two steps, or perturbed as after training."""
 
 OLD_FORMATS = {"h_width": 16, "h_frac": 8, "r_width": 24, "u_width": 16, "u_frac": 8,
-               "bspn_bias_width": 16, "bspn_bias_frac": 8, "score_frac": 8,
-               "cls_width": 8, "cls_frac": 6}
+               "bspn_bias_width": 16, "bspn_bias_frac": 8, "score_width": 32,
+               "score_frac": 8, "multiplier_bits": 16, "cls_width": 8, "cls_frac": 6}
 """The earlier Sorbet-base formats: 8 fractional bits on the hidden path and the scores,
-an ``s8.6`` classifier (spec/10, changelog)."""
+16-bit multipliers, an ``s8.6`` classifier (spec/10, changelog)."""
 
 
 def _corr(a: np.ndarray, b: np.ndarray) -> float:
