@@ -32,26 +32,26 @@ class ModelConfig:
     num_labels: int
     bits: int = 4
     steps: int = 16
-    h_width: int = 16
-    h_frac: int = 8
-    r_width: int = 24
-    u_width: int = 16
-    u_frac: int = 8
+    h_width: int = 26
+    h_frac: int = 18
+    r_width: int = 32
+    u_width: int = 26
+    u_frac: int = 18
     bspn_group: int = 0
     """Channels per BSPN group; 0 means one group per head (``hidden / heads``)."""
     eps_exp: int = 17
     bspn_wexp_min: int = -16
     bspn_wexp_max: int = 15
-    bspn_bias_width: int = 16
-    bspn_bias_frac: int = 8
-    score_width: int = 32
-    score_frac: int = 8
+    bspn_bias_width: int = 26
+    bspn_bias_frac: int = 18
+    score_width: int = 40
+    score_frac: int = 16
     partition_frac: int = 16
     prob_frac: int = 16
-    multiplier_bits: int = 16
+    multiplier_bits: int = 20
     bias_width: int = 32
-    cls_width: int = 8
-    cls_frac: int = 6
+    cls_width: int = 16
+    cls_frac: int = 12
 
     def __post_init__(self) -> None:
         check_int(self.layers, "ModelConfig.layers", 1, 64)

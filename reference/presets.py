@@ -34,15 +34,15 @@ class OperatorPreset:
 SORBET = OperatorPreset(
     name="sorbet",
     ptsoftmax=PTSoftmaxConfig(
-        max_len=512, score_width=24, score_frac=8, partition_frac=16, out_frac=16
+        max_len=512, score_width=40, score_frac=16, partition_frac=16, out_frac=16
     ),
     bspn=BSPNConfig(
-        channels=768, group_size=64, in_width=24, in_frac=8, eps_exp=17,
-        weight_exp_min=-16, weight_exp_max=15, bias_width=16, bias_frac=8,
-        out_width=16, out_frac=8,
+        channels=768, group_size=64, in_width=32, in_frac=18, eps_exp=17,
+        weight_exp_min=-16, weight_exp_max=15, bias_width=26, bias_frac=18,
+        out_width=26, out_frac=18,
     ),
-    quant_signed=QuantizerConfig(bits=4, signed=True, in_width=24),
-    quant_unsigned=QuantizerConfig(bits=4, signed=False, in_width=24),
+    quant_signed=QuantizerConfig(bits=4, signed=True, in_width=32, multiplier_bits=20),
+    quant_unsigned=QuantizerConfig(bits=4, signed=False, in_width=32, multiplier_bits=20),
     spikes=SpikeConfig(bits=4, steps=16),
     linear_signed=BinaryLinearConfig(768, 768, bits=4, steps=16, signed_input=True),
     linear_unsigned=BinaryLinearConfig(3072, 768, bits=4, steps=16, signed_input=False),

@@ -36,7 +36,8 @@ from conformance.model.synthetic_checkpoint import synthetic_tensors, write_synt
 from reference.fast import forward_fast
 from reference.host_embedding import embed
 from reference.model import forward
-from reference.model_presets import TINY, TINY_ODD
+from reference.model_config import ModelConfig
+from reference.model_presets import SORBET_BASE, TINY, TINY_ODD
 
 Q = "bert.encoder.layer.0.attention.self.query"
 
@@ -241,7 +242,7 @@ def test_heads_required_without_metadata(tiny_tensors: dict[str, np.ndarray]) ->
     cfg = infer_config(_ckpt(tiny_tensors), TINY, heads=2)
     assert cfg == TINY
     cfg4 = infer_config(_ckpt(tiny_tensors), heads=4)
-    assert cfg4.heads == 4 and cfg4.h_frac == 8  # Sorbet-base formats by default
+    assert cfg4.heads == 4 and cfg4.h_frac == SORBET_BASE.h_frac  # Sorbet-base formats
     with pytest.raises(CheckpointError, match="invalid"):
         infer_config(_ckpt(tiny_tensors), heads=3)
 
@@ -284,3 +285,61 @@ def test_preset_formats_replace_metadata(tmp_path: Path) -> None:
     base = dataclasses.replace(TINY, h_frac=5)
     cfg = infer_config(load_checkpoint(ck), base)
     assert cfg.h_frac == 5
+
+
+# ------------------------------------------------------------------ default path, every shape
+
+
+def _authors_shaped(cfg: ModelConfig, seed: int) -> Checkpoint:
+    """A synthetic checkpoint whose metadata holds only the head count, as the authors' has."""
+    return _ckpt(synthetic_tensors(cfg, seed), {"num_attention_heads": str(cfg.heads)})
+
+
+@pytest.mark.parametrize(("hidden", "heads", "ffn"), [
+    (768, 12, 3072),  # Sorbet-base / BERT-base
+    (1024, 16, 4096),  # BERT-large
+    (768, 1, 64),  # one head of 768: needs a wider score format than the default
+    (256, 4, 1024),  # BERT-mini
+])
+def test_default_path_converts_every_shape(hidden: int, heads: int, ffn: int) -> None:
+    shape = ModelConfig(layers=1, hidden=hidden, heads=heads, ffn=ffn, vocab=40,
+                        max_positions=8, type_vocab=2, max_seq=8, num_labels=2,
+                        score_width=48)
+    ckpt = _authors_shaped(shape, 3)
+    cfg = infer_config(ckpt)
+    assert (cfg.hidden, cfg.heads, cfg.ffn, cfg.max_seq) == (hidden, heads, ffn, 8)
+    assert cfg.max_abs_score < 1 << (cfg.score_width - 1)
+    mf, rep = convert_checkpoint(ckpt, cfg)
+    assert mf.config == cfg and not rep.warnings
+    assert cfg.score_width == max(ModelConfig.score_width, cfg.max_abs_score.bit_length() + 1)
+
+
+def test_cli_converts_sorbet_base_shape_without_preset(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shape = dataclasses.replace(SORBET_BASE, layers=1, vocab=30, max_positions=6, max_seq=6)
+    p = tmp_path / "c.safetensors"
+    save_safetensors(p, synthetic_tensors(shape, 1), {})
+    out = tmp_path / "m.npz"
+    assert main(["convert", str(p), "-o", str(out), "--heads", "12", "--quiet"]) == 0
+    cfg = load_model(out).config
+    assert (cfg.hidden, cfg.heads, cfg.head_dim) == (768, 12, 64)
+    assert dataclasses.replace(cfg, layers=12, vocab=30522, max_positions=512,
+                               max_seq=512) == SORBET_BASE
+    capsys.readouterr()
+
+
+def test_safetensors_with_header_length_128_mod_256_is_not_taken_for_pickle(
+    tmp_path: Path, tiny_tensors: dict[str, np.ndarray]
+) -> None:
+    """The first byte of the header length can be 0x80, pickle's PROTO opcode."""
+    for pad in range(256):
+        p = tmp_path / "c.safetensors"
+        save_safetensors(p, tiny_tensors, {"num_attention_heads": "2", "pad": "x" * pad})
+        if p.read_bytes()[:1] == b"\x80":
+            break
+    else:
+        pytest.fail("no padding gave a header length of 128 modulo 256")
+    ck = load_checkpoint(p)
+    assert ck.metadata["num_attention_heads"] == "2"
+    assert np.array_equal(ck.tensors[Q + ".weight"], tiny_tensors[Q + ".weight"])

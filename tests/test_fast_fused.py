@@ -24,7 +24,12 @@ from reference.ptsoftmax import PTSoftmaxConfig
 from reference.ptsoftmax import ptsoftmax as canonical_ptsoftmax
 from reference.quantizer import requantize
 
-PRESETS = {"tiny": TINY, "tiny-odd": TINY_ODD}
+TINY_SORBET_WIDTHS = replace(TINY, **{name: getattr(SORBET_BASE, name) for name in (
+    "h_width", "h_frac", "r_width", "u_width", "u_frac", "eps_exp", "bspn_wexp_min",
+    "bspn_wexp_max", "bspn_bias_width", "bspn_bias_frac", "bias_width")})
+"""TINY's shapes with Sorbet-base's hidden-path formats: a fused layer whose BSPN is beyond
+the float64 bound of ``bspn_into``, so it runs on int64 inside the fused stages."""
+PRESETS = {"tiny": TINY, "tiny-odd": TINY_ODD, "tiny-sorbet-widths": TINY_SORBET_WIDTHS}
 LONG = replace(TINY, max_positions=64, max_seq=64)
 """TINY with sequences long enough to be split over threads."""
 
@@ -34,7 +39,7 @@ def _arr(v: Any) -> np.ndarray[Any, Any]:
 
 
 def test_presets_take_the_paths_the_differential_tests_expect() -> None:
-    """TINY (and Sorbet-base) layers are fused; TINY_ODD (out_frac > F) runs the int64 path."""
+    """TINY and Sorbet-base layers are fused; TINY_ODD (out_frac > F) runs the int64 path."""
     assert all(lay.fused for lay in prepare(random_model(TINY, 3, embeddings=False).params,
                                             TINY).layers)
     assert not any(lay.fused for lay in prepare(random_model(TINY_ODD, 3, embeddings=False)
@@ -42,9 +47,17 @@ def test_presets_take_the_paths_the_differential_tests_expect() -> None:
     pc = SORBET_BASE.ptsoftmax
     o = 1 << (SORBET_BASE.bits - 1)
     worst = (1 << SORBET_BASE.multiplier_bits) - 1
-    assert fused.ptsoftmax_fusable(SORBET_BASE.head_dim * o * o, worst, pc.max_len,
-                                   pc.partition_frac, pc.out_frac)
-    assert fused.bspn_fusable(SORBET_BASE.bspn)
+    assert fused.ptsoftmax_fusable(SORBET_BASE.head_dim * o * o, worst, pc.score_frac,
+                                   pc.max_len, pc.partition_frac, pc.out_frac)
+    # Sorbet-base's BSPN exceeds the float64 bound of bspn_into: the fused layer runs it
+    # on int64 (stages._residual_bspn), which the block tests below check on every preset
+    assert not fused.bspn_fusable(SORBET_BASE.bspn)
+    assert not fused.bspn_fusable(TINY_SORBET_WIDTHS.bspn)
+    assert all(lay.fused for lay in prepare(random_model(TINY_SORBET_WIDTHS, 3,
+                                                         embeddings=False).params,
+                                            TINY_SORBET_WIDTHS).layers)
+    assert prepare(random_model(SORBET_BASE, 3, embeddings=False).params,
+                   SORBET_BASE).layers[0].fused
     bmax = 1 << (SORBET_BASE.bias_width - 1)
     for place, x_bound in requant_inputs(SORBET_BASE).items():
         assert fused.requant_exact(x_bound, worst, bmax), place
@@ -98,11 +111,13 @@ def fusable_ptsm_case(
     draw: st.DrawFn,
 ) -> tuple[PTSoftmaxConfig, int, int, int, list[list[int]], list[bool]]:
     f = draw(st.integers(0, 20))
-    cfg = PTSoftmaxConfig(max_len=draw(st.integers(1, 40)), score_width=32,
+    cfg = PTSoftmaxConfig(max_len=draw(st.integers(1, 40)), score_width=48,
                           score_frac=draw(st.integers(0, 12)), partition_frac=f,
                           out_frac=draw(st.integers(0, f)))
-    mult = draw(st.integers(1, (1 << 16) - 1))
-    s_bound = ((1 << 30) - 1) // mult
+    mult = draw(st.integers(1, (1 << 20) - 1))
+    # products up to 2**30 << score_frac: beyond int32 once the multiplier is wide; rows
+    # below 2**24 so that their float32 copies are exact, as the BLAS scores are
+    s_bound = min((1 << 24) - 1, (((1 << 30) - 2) << cfg.score_frac) // mult)
     prob_mult = draw(st.integers(1, (1 << 16) - 1))
     prob_shift = draw(st.integers(0, 40))
     n = draw(st.integers(1, cfg.max_len))
@@ -120,7 +135,8 @@ def test_ptsoftmax_counts_match_canonical(
 ) -> None:
     cfg, mult, prob_mult, prob_shift, rows, mask = case
     s_bound = max(abs(v) for r in rows for v in r)
-    assert fused.ptsoftmax_fusable(s_bound, mult, cfg.max_len, cfg.partition_frac, cfg.out_frac)
+    assert fused.ptsoftmax_fusable(s_bound, mult, cfg.score_frac, cfg.max_len,
+                                   cfg.partition_frac, cfg.out_frac)
     want = [[requantize(PY, p, prob_mult, 0, prob_shift, 0, 15)
              for p in canonical_ptsoftmax([v * mult for v in r], mask, cfg).out] for r in rows]
     counts = fused.prob_count_table(prob_mult, prob_shift, cfg.out_frac, 15, np.float32)

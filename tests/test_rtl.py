@@ -94,9 +94,10 @@ def test_inputs_outside_their_widths_are_flagged_not_wrapped(tmp_path: Path) -> 
     q_cfg = next(v["config"] for _, v in suite.load(VECTORS)
                  if v["op"] == "quantize" and "reject" not in v["expected"]
                  and v["config"]["signed"])
+    top = 1 << (q_cfg["in_width"] - 1)
     cases = [
-        # 2^23 wraps to -2^23 in 24 bits; the quantizer must flag it.
-        ("q-wrap", "quantize", q_cfg, {"x": [1 << 23], "multiplier": 1, "shift": 0,
+        # 2^(w-1) wraps to -2^(w-1) in w bits; the quantizer must flag it.
+        ("q-wrap", "quantize", q_cfg, {"x": [top], "multiplier": 1, "shift": 0,
                                        "bias": 0}, "the unit raised err"),
         # A count of 2^40: its low four bits are 0, a wrap would encode it as 0.
         ("if-wrap", "if_encode", base["if_encode"]["config"], {"count": 1 << 40},

@@ -20,7 +20,14 @@ import numpy as np
 import numpy.typing as npt
 
 from conformance.model.checkpoint import load_checkpoint
-from conformance.model.floatmodel import FloatModel, FloatOptions, forward_float, load_float_model
+from conformance.model.fidelity import StageTally, plot_stages
+from conformance.model.floatmodel import (
+    UNSIGNED_OFFSETS,
+    FloatModel,
+    FloatOptions,
+    forward_float,
+    load_float_model,
+)
 from conformance.model.modelfile import ModelFile, load_model
 from reference.errors import ConfigError, SorbetError
 from reference.host_embedding import embed
@@ -49,6 +56,8 @@ class CompareReport:
     seed: int
     unsigned_offset: str
     samples: list[SampleResult] = field(default_factory=list)
+    stages: StageTally | None = None
+    """Stage-by-stage agreement (``--stages``), else None."""
 
     @property
     def agreeing(self) -> int:
@@ -87,6 +96,7 @@ class CompareReport:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary and per-input results."""
         d = asdict(self)
+        d["stages"] = self.stages.to_dict() if self.stages is not None else None
         d["summary"] = {
             "label_agreement": self.label_agreement, "agreeing": self.agreeing,
             "mean_abs_logit_diff": self.mean_abs_diff, "max_abs_logit_diff": self.max_abs_diff,
@@ -97,6 +107,7 @@ class CompareReport:
     def summary(self) -> str:
         """Readable report."""
         corr = self.correlation
+        stages = [self.stages.summary()] if self.stages is not None else []
         return "\n".join([
             f"float vs integer ({self.tier} tier): {self.checkpoint} vs {self.model}",
             f"  inputs {self.inputs} x {self.seq} tokens (seed {self.seed}), unsigned offset "
@@ -106,6 +117,7 @@ class CompareReport:
             f"  logit |int - float|  mean {self.mean_abs_diff:.4g}, max {self.max_abs_diff:.4g}",
             "  logit correlation    " + ("undefined (constant logits)" if corr is None
                                          else f"{corr:.4f}"),
+            *stages,
         ])
 
 
@@ -118,8 +130,8 @@ def _integer_forward(tier: str) -> tuple[str, Any]:
     from reference.model import forward
 
     def canonical(h0: npt.NDArray[np.int64], mask: npt.NDArray[np.bool_], params: Any,
-                  cfg: Any) -> Any:
-        return forward(h0.tolist(), [bool(m) for m in mask], params, cfg)
+                  cfg: Any, trace: bool = False) -> Any:
+        return forward(h0.tolist(), [bool(m) for m in mask], params, cfg, trace)
 
     return "canonical", canonical
 
@@ -140,8 +152,13 @@ def random_inputs(
 def compare(
     fm: FloatModel, mf: ModelFile, inputs: int, seq: int, seed: int, tier: str = "auto",
     options: FloatOptions | None = None, names: tuple[str, str] = ("", ""),
+    stages: bool = False,
 ) -> CompareReport:
-    """Run both models on ``inputs`` random sequences of ``seq`` tokens (deterministic)."""
+    """Run both models on ``inputs`` random sequences of ``seq`` tokens (deterministic).
+
+    With ``stages`` both run with a trace and the report carries the stage-by-stage
+    agreement (:mod:`conformance.model.fidelity`).
+    """
     cfg = mf.config
     if mf.embeddings is None:
         raise ConfigError("compare: the model file has no host-side embedding stage")
@@ -157,13 +174,19 @@ def compare(
 
         params = prepare(mf.params, cfg)  # once, not per input
     rep = CompareReport(names[0], names[1], used, inputs, seq, seed, opts.unsigned_offset)
+    if stages:
+        rep.stages = StageTally(cfg)
     rng = np.random.default_rng(seed)
     scale = 2.0 ** -(cfg.h_frac + cfg.cls_frac)
     for _ in range(inputs):
         ids, types, mask = random_inputs(rng, cfg.vocab, cfg.type_vocab, seq)
-        fl = forward_float(fm, ids, types, mask, opts).logits
+        fout = forward_float(fm, ids, types, mask, opts, trace=stages)
+        fl = fout.logits
         h0 = embed(ids, types, mf.embeddings, cfg)
-        il = np.asarray(fwd(h0, mask, params, cfg).logits, dtype=np.float64) * scale
+        iout = fwd(h0, mask, params, cfg, stages)
+        il = np.asarray(iout.logits, dtype=np.float64) * scale
+        if rep.stages is not None:
+            rep.stages.add(fout.trace, iout.trace, mask)
         rep.samples.append(SampleResult(
             int(mask.sum()), [float(v) for v in fl], [float(v) for v in il],
             int(np.argmax(fl)), int(np.argmax(il)),
@@ -187,10 +210,17 @@ def register(sub: Any) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
     p.add_argument("--tier", choices=("auto", "fast", "canonical"), default="auto",
                    help="integer tier (default auto: the fast tier)")
-    p.add_argument("--unsigned-offset", choices=("zero", "authors"), default="zero",
-                   help="float model's unsigned-quantizer offset (default zero, as the integer "
-                   "model; 'authors' = their batch-minimum rule on a batch of one)")
+    p.add_argument("--unsigned-offset", choices=UNSIGNED_OFFSETS, default=None,
+                   help="float model's unsigned-quantizer offset (default: 'authors' with "
+                   "--stages, else the integer model's rule; 'authors' = their batch-minimum "
+                   "rule on a batch of one; see spec/13, 13.9)")
     p.add_argument("--json", help="also write the report (with every input) as JSON")
+    p.add_argument("--stages", action="store_true",
+                   help="also report, per trace tensor, the share of exactly equal counts and "
+                   "the first diverging stage (spec/13, 13.9); the float model then defaults "
+                   "to --unsigned-offset authors")
+    p.add_argument("--plot", metavar="PNG",
+                   help="with --stages: bar chart of agreement by stage (needs matplotlib)")
     p.set_defaults(handler=run)
 
 
@@ -200,9 +230,19 @@ def run(args: argparse.Namespace) -> int:
         mf = load_model(args.model)
         fm = load_float_model(load_checkpoint(args.checkpoint), mf.config)
         seq = args.seq if args.seq is not None else mf.config.max_seq
+        offset = args.unsigned_offset or (
+            "authors" if args.stages else FloatOptions.unsigned_offset)
         rep = compare(fm, mf, args.inputs, seq, args.seed, args.tier,
-                      FloatOptions(unsigned_offset=args.unsigned_offset),
-                      (str(args.checkpoint), str(args.model)))
+                      FloatOptions(unsigned_offset=offset),
+                      (str(args.checkpoint), str(args.model)), args.stages)
+        if args.plot:
+            if rep.stages is None:
+                raise ConfigError("compare: --plot needs --stages")
+            if not plot_stages(rep.stages, args.plot,
+                               f"{Path(args.model).name}: agreement with the float "
+                               f"evaluation ({offset} offsets)"):
+                print("sorbet-ref compare: matplotlib is not installed; no plot written",
+                      file=sys.stderr)
         if args.json:
             Path(args.json).write_text(
                 json.dumps(rep.to_dict(), indent=1, allow_nan=False) + "\n", encoding="utf-8"

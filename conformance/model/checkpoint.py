@@ -177,10 +177,12 @@ def load_checkpoint(path: str | Path, limits: CheckpointLimits = DEFAULT_LIMITS)
         raise _refuse_pickle(p, f"file type {p.suffix!r} is a pickle-based format")
     try:
         with p.open("rb") as fh:
-            head = fh.read(4)
+            head = fh.read(9)
     except OSError as exc:
         raise _err(p, f"cannot read: {exc.strerror or exc}") from None
-    if head[:1] == b"\x80":
+    # A pickle starts with PROTO (0x80); so does a safetensors file whose header length is
+    # 128 modulo 256, but its header (byte 8 on) is a JSON object.
+    if head[:1] == b"\x80" and head[8:9] != b"{":
         raise _refuse_pickle(p, "content starts with a pickle opcode")
     if head[:2] == b"PK":
         return _load_zip(p, limits)

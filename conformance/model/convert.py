@@ -16,6 +16,10 @@ bit for bit on any machine:
 - BSPN weights ``gamma / sqrt(running_phi + 1e-5)`` to ``sign * 2**k`` with
   ``2**(2k-1) <= w**2 < 2**(2k+1)`` (log-domain nearest, the tie ``w**2 = 2**(2k+1)``
   going up), biases ``round_half_even(beta * 2**bias_frac)``;
+- the unsigned-input layer (``ffn2``, input ``relu(x) + move``): the authors' batch-minimum
+  offset taken statically at ``m = min(move)`` (not zero when a move entry is negative),
+  the shift folded into ``in_bias`` and ``m``'s dequantization term into ``out_bias``
+  (spec/06, "Departures", 2; spec/13, 13.5, "Unsigned offset");
 - the classifier ``round_half_even(W * 2**cls_frac)``,
   ``round_half_even(b * 2**(h_frac + cls_frac))``.
 
@@ -48,7 +52,7 @@ from conformance.model.checkpoint import (
     count_layers,
     detect_names,
 )
-from conformance.model.floatmodel import ALPHA_FLOOR
+from conformance.model.floatmodel import ALPHA_FLOOR, authors_offset
 from conformance.model.modelfile import ModelFile
 from reference.bspn import BSPNParams
 from reference.errors import ConfigError
@@ -81,6 +85,12 @@ CONFIG_META_KEY = "sorbet.model_config"
 
 HEADS_META_KEY = "num_attention_heads"
 """Checkpoint metadata key holding the number of attention heads."""
+
+_FIELD_DEFAULTS: dict[str, int] = {
+    f.name: int(f.default) for f in dataclasses.fields(ModelConfig)
+    if isinstance(f.default, int)
+}
+"""Default formats of :class:`ModelConfig` (Sorbet-base's)."""
 
 INPUT_MOVES_DROPPED: tuple[str, ...] = ()
 """Linear layers whose input ``move`` the model format cannot hold: none (spec/06, "Departures")."""
@@ -165,6 +175,18 @@ class BSPNRecord:
 
 
 @dataclass(frozen=True)
+class OffsetRecord:
+    """The static unsigned-quantizer offset of one layer (spec/13, 13.5, "Unsigned offset")."""
+
+    name: str
+    min_move: float
+    before: float
+    """Added to the input before quantizing (folded into ``in_bias``)."""
+    after: float
+    """Added to the dequantized input (folded into ``out_bias`` through the row sums)."""
+
+
+@dataclass(frozen=True)
 class TensorNote:
     """A checkpoint tensor the integer model does not use, and why."""
 
@@ -185,6 +207,7 @@ class ConversionReport:
     bspn: list[BSPNRecord] = field(default_factory=list)
     classifier: dict[str, float] = field(default_factory=dict)
     alpha_floored: list[str] = field(default_factory=list)
+    unsigned_offsets: list[OffsetRecord] = field(default_factory=list)
     ignored: list[TensorNote] = field(default_factory=list)
     dropped: list[TensorNote] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -256,6 +279,9 @@ class ConversionReport:
             f"rounding error {cls.get('max_weight_error', 0.0):.3g}, clipped biases "
             f"{int(cls.get('clipped_biases', 0))}"
         )
+        for o in self.unsigned_offsets:
+            lines.append(f"  unsigned offset {o.name}: min(move) {o.min_move:.6g}, input "
+                         f"{o.before:+.6g}, value {o.after:+.6g}")
         if self.alpha_floored:
             lines.append(f"  steps raised to the 1e-5 floor: {', '.join(self.alpha_floored)}")
         lines.append(f"  ignored tensors (unused by the authors' inference): {len(self.ignored)}")
@@ -434,23 +460,42 @@ def infer_config(
         return int(arr.shape[axis])
 
     positions = dim(names.emb("position_embeddings.weight"), 0)
-    b = base or ModelConfig(layers=1, hidden=hidden, heads=1, ffn=1, vocab=1, max_positions=1,
-                            type_vocab=1, max_seq=1, num_labels=1)
+    shapes: dict[str, int] = {
+        "layers": count_layers(ckpt, names), "hidden": hidden, "heads": n_heads,
+        "ffn": dim(names.linear(0, "ffn1", "weight"), 0), "vocab": vocab,
+        "max_positions": positions,
+        "type_vocab": dim(names.emb("token_type_embeddings.weight"), 0),
+        "max_seq": min(base.max_seq, positions) if base is not None else positions,
+        "num_labels": dim(Names.classifier("weight"), 0),
+    }
     try:
-        cfg = dataclasses.replace(
-            b,
-            layers=count_layers(ckpt, names), hidden=hidden, heads=n_heads,
-            ffn=dim(names.linear(0, "ffn1", "weight"), 0), vocab=vocab,
-            max_positions=positions,
-            type_vocab=dim(names.emb("token_type_embeddings.weight"), 0),
-            max_seq=min(b.max_seq, positions) if base is not None else positions,
-            num_labels=dim(Names.classifier("weight"), 0),
-        )
+        if base is not None:
+            cfg = dataclasses.replace(base, **shapes)
+        else:
+            # The real head count from the start: a provisional one-head configuration
+            # would be validated with head_dim = hidden, and fail for Sorbet-base.
+            shapes["score_width"] = default_score_width(
+                shapes["hidden"] // n_heads if n_heads >= 1 else 1
+            )
+            cfg = ModelConfig(**shapes)
     except ConfigError as exc:
         raise CheckpointError(f"{ckpt.path}: configuration from the tensors is invalid: {exc}") \
             from None
     _check_shapes(ckpt, names, cfg)
     return cfg
+
+
+def default_score_width(head_dim: int) -> int:
+    """Score width of a configuration without a preset (spec/13, 13.3).
+
+    The ``ModelConfig`` default, widened (up to its limit of 48 bits) when the head
+    dimension needs more: ``|S * score_mult| <= D * 2**(2*(bits-1)) * (2**multiplier_bits - 1)``
+    with the default ``bits`` and ``multiplier_bits``, plus a sign bit.
+    """
+    width = _FIELD_DEFAULTS["score_width"]
+    o = 1 << (_FIELD_DEFAULTS["bits"] - 1)
+    largest = max(head_dim, 1) * o * o * ((1 << _FIELD_DEFAULTS["multiplier_bits"]) - 1)
+    return min(max(width, largest.bit_length() + 1), 48)
 
 
 def _check_shapes(ckpt: Checkpoint, names: Names, cfg: ModelConfig) -> None:
@@ -488,15 +533,13 @@ def _linear(
                 f"{module}.move.bias is nonzero (max |value| {mx:.3g}) and was dropped; the "
                 "integer model departs from the authors' code here"
             )
-    fin = fixed_point(
-        in_unit / alpha,
-        [frac(v) / alpha for v in move] if use_move else [],
-        cfg, f"{tag}.in", report,
-    )
-    fout = fixed_point(
-        alpha * frac(scale) / out_unit, [frac(v) / out_unit for v in bias], cfg,
-        f"{tag}.out", report,
-    )
+    in_ratios = [frac(v) / alpha for v in move] if use_move else []
+    out_ratios = [frac(v) / out_unit for v in bias]
+    if not lc.signed_input:
+        in_ratios, out_ratios = _static_offset(
+            w, move, alpha, frac(scale), out_unit, in_ratios, out_ratios, tag, report)
+    fin = fixed_point(in_unit / alpha, in_ratios, cfg, f"{tag}.in", report)
+    fout = fixed_point(alpha * frac(scale) / out_unit, out_ratios, cfg, f"{tag}.out", report)
     lin = LinearParams(
         signs=pack(signs),
         in_mult=fin.mult, in_shift=fin.shift,
@@ -504,6 +547,29 @@ def _linear(
         out_mult=fout.mult, out_shift=fout.shift, out_bias=fout.biases,
     )
     return lin, alpha
+
+
+def _static_offset(
+    w: F64, move: F64, alpha: Fraction, scale: Fraction, out_unit: Fraction,
+    in_ratios: list[Fraction], out_ratios: list[Fraction], tag: str, report: ConversionReport,
+) -> tuple[list[Fraction], list[Fraction]]:
+    """Fold the authors' unsigned offset, taken at ``m = min(move)``, into both biases.
+
+    ``(before, after) = authors_offset(m)`` (:func:`conformance.model.floatmodel.authors_offset`):
+    the input bias becomes ``(move_j + before) / alpha`` and the output bias gains
+    ``after * scale * sum_j sign_ij / out_unit`` (the authors' signs, ``sign(0) = 0``),
+    the dequantized input being ``count * alpha + after``.  The input is
+    ``relu(x) + move >= m``; it equals the authors' batch-of-one rule whenever the
+    sample's minimum is ``m`` (spec/06, "Departures", 2).
+    """
+    m = float(move.min()) if move.size else 0.0
+    before, after = authors_offset(m)
+    report.unsigned_offsets.append(OffsetRecord(tag, m, before, after))
+    rows = np.sign(w - w.mean()).sum(axis=1)
+    ins = [r + frac(before) / alpha for r in in_ratios]
+    outs = [b + frac(after) * scale * int(rs) / out_unit
+            for b, rs in zip(out_ratios, rows, strict=True)]
+    return ins, outs
 
 
 def _bspn(rd: _Reader, module: str, cfg: ModelConfig, report: ConversionReport) -> BSPNParams:

@@ -23,11 +23,13 @@ checkpoint, so that a converted integer model can be compared with it
   token 0 then ReLU; classifier: float linear.
 
 Batch dependence (SORBET.md quirk 1): the authors' unsigned quantizer shifts its
-input by a power of two derived from the minimum over the whole batch.  The
-default ``unsigned_offset="zero"`` uses no offset (the integer model's decision);
-``"authors"`` applies the authors' rule to the tensor of the one sample being
-evaluated (a batch of one, padded positions included), which is what their code
-computes for batch size 1.
+input by a power of two derived from the minimum over the whole batch
+(:func:`authors_offset`; spec/06, "Departures", 2).  The default
+``unsigned_offset="static"`` is the integer model's rule: the authors' rule at
+``m = min(move)`` for the unsigned-input linear layer (``ffn2``), no offset for the
+probabilities; ``"authors"`` applies their rule to the tensor of the one sample
+being evaluated (a batch of one, padded positions included), which is what their
+code computes for batch size 1; ``"zero"`` uses no offset anywhere.
 """
 
 from __future__ import annotations
@@ -68,6 +70,13 @@ MASK_VALUE = -10000.0
 AlphaHook = Callable[[str, F64], float]
 """``hook(step_tensor_name, x)`` returns the step to quantize ``x`` with (calibration)."""
 
+BSPNHook = Callable[[str, F64], F64]
+"""``hook(bspn_module, scaled)`` returns the ``phi`` to normalize with (training mode).
+
+``scaled`` holds the group-scaled input rows of the real tokens (tokens x hidden);
+the returned vector (hidden) replaces ``running_phi`` for this call.
+"""
+
 
 def binarize(w: F64) -> F64:
     """``sign(W - mean(W)) * mean|W|`` over the whole tensor; ``sign(0) = 0``."""
@@ -97,8 +106,8 @@ def _pow2_round(x: F64) -> F64:
     return out
 
 
-def _scalar_pow2_nearest(v: float) -> float:
-    """``find_closest_power_of_two`` of the authors' quantizer (Python floats)."""
+def scalar_pow2_nearest(v: float) -> float:
+    """``find_closest_power_of_two`` of the authors' quantizer (Python floats): ties up."""
     lo = 2.0 ** math.floor(math.log2(v))
     hi = 2.0 ** math.ceil(math.log2(v))
     return lo if abs(v - lo) < abs(v - hi) else hi
@@ -215,19 +224,42 @@ def load_float_model(ckpt: Checkpoint, cfg: ModelConfig) -> FloatModel:
     )
 
 
+UNSIGNED_OFFSETS: tuple[str, ...] = ("static", "authors", "zero")
+"""Treatments of the unsigned quantizers' offset (module docstring); the first is the
+integer model's."""
+
+
+def authors_offset(min_val: float) -> tuple[float, float]:
+    """The authors' unsigned offset for a tensor minimum: ``(added before, added after)``.
+
+    ``ElasticQuantBinarizerUnsigned``: for ``m < 0`` the input is shifted by
+    ``+nearest_pow2(|m|)`` (linear distance, ties up) and the dequantized value by
+    ``m``; for ``m > 0`` both use ``M = 2^round(log2 m)`` (``-M`` before, ``+M``
+    after); ``m = 0`` changes nothing.  Counts are ``clamp(round((x + before) / a))``
+    and the value ``count * a + after``.
+    """
+    if min_val < 0:
+        return scalar_pow2_nearest(-min_val), min_val
+    if min_val == 0:
+        return 0.0, 0.0
+    pm = 2.0 ** round(math.log2(min_val))
+    return -pm, pm
+
+
 @dataclass(frozen=True)
 class FloatOptions:
     """Choices where the authors' float code is ambiguous (module docstring)."""
 
-    unsigned_offset: str = "zero"
-    """``"zero"`` (the integer model's decision) or ``"authors"`` (batch-min rule, batch of one)."""
+    unsigned_offset: str = UNSIGNED_OFFSETS[0]
+    """``"static"`` (the integer model's rule), ``"authors"`` (batch-min rule, batch of one)
+    or ``"zero"`` (no offset)."""
     qkv_input_move: bool = True
     """Add the Q/K/V layers' own input ``move`` (the authors' code does)."""
 
     def __post_init__(self) -> None:
-        if self.unsigned_offset not in ("zero", "authors"):
+        if self.unsigned_offset not in UNSIGNED_OFFSETS:
             raise ConfigError(
-                f"FloatOptions.unsigned_offset: expected 'zero' or 'authors', "
+                f"FloatOptions.unsigned_offset: expected one of {list(UNSIGNED_OFFSETS)}, "
                 f"got {self.unsigned_offset!r}"
             )
 
@@ -246,10 +278,13 @@ class _Run:
     """State of one forward pass (options, hook, trace)."""
 
     def __init__(self, cfg: ModelConfig, options: FloatOptions, hook: AlphaHook | None,
-                 trace: bool) -> None:
+                 trace: bool, bspn_hook: BSPNHook | None = None,
+                 mask: npt.NDArray[np.bool_] | None = None) -> None:
         self.cfg = cfg
         self.opt = options
         self.hook = hook
+        self.bspn_hook = bspn_hook
+        self.mask = mask
         self.trace: dict[str, F64] | None = {} if trace else None
 
     def rec(self, key: str, value: F64) -> None:
@@ -267,23 +302,22 @@ class _Run:
         out: F64 = np.clip(np.rint(x / alpha), -half, half - 1)
         return out
 
-    def dq_unsigned(self, x: F64, alpha: float) -> tuple[F64, F64]:
-        """Unsigned quantization: (counts, dequantized value) under the offset option."""
+    def dq_unsigned(self, x: F64, alpha: float, static_min: float | None) -> tuple[F64, F64]:
+        """Unsigned quantization: (counts, dequantized value) under the offset option.
+
+        ``authors``: :func:`authors_offset` of ``x.min()`` (a batch of one); ``static``:
+        of ``static_min`` (the layer's smallest move entry; None for the probabilities:
+        no offset); ``zero``: no offset.
+        """
         top = (1 << self.cfg.bits) - 1
-        if self.opt.unsigned_offset == "zero":
-            c: F64 = np.clip(np.rint(x / alpha), 0, top)
-            return c, c * alpha
-        # The authors' ElasticQuantBinarizerUnsigned on a batch of one.
-        min_val = float(x.min())
-        if min_val < 0:
-            shifted = x + _scalar_pow2_nearest(abs(min_val))
-        elif min_val == 0:
-            shifted = x
+        if self.opt.unsigned_offset == "authors":
+            before, after = authors_offset(float(x.min()))
+        elif self.opt.unsigned_offset == "static" and static_min is not None:
+            before, after = authors_offset(static_min)
         else:
-            min_val = 2.0 ** round(math.log2(min_val))
-            shifted = x - min_val
-        c = np.clip(np.rint(shifted / alpha), 0, top)
-        return c, (c + min_val / alpha) * alpha
+            before, after = 0.0, 0.0
+        c: F64 = np.clip(np.rint((x + before) / alpha), 0, top)
+        return c, c * alpha + after
 
     def linear(self, lin: FloatLinear, x: F64, tag: str, move: bool = True) -> F64:
         xin = x + lin.move if move else x
@@ -293,7 +327,7 @@ class _Run:
             self.rec(f"{tag}.cin", q + (1 << (self.cfg.bits - 1)))
             val = q * alpha
         else:
-            c, val = self.dq_unsigned(xin, alpha)
+            c, val = self.dq_unsigned(xin, alpha, float(lin.move.min()) if move else 0.0)
             self.rec(f"{tag}.cin", c)
         out: F64 = val @ lin.weight.T + lin.bias
         return out
@@ -303,7 +337,11 @@ class _Run:
         g = x.reshape(seq, h // p.group_size, p.group_size)
         m = np.abs(g).mean(axis=-1, keepdims=True)
         scaled = (g / np.exp2(np.ceil(np.log2(m + BSPN_EPS)))).reshape(seq, h)
-        w = _pow2_round(p.weight / np.sqrt(p.running_phi + BSPN_EPS))
+        phi = p.running_phi
+        if self.bspn_hook is not None:
+            real = scaled if self.mask is None else scaled[self.mask]
+            phi = np.asarray(self.bspn_hook(p.module, real), dtype=np.float64)
+        w = _pow2_round(p.weight / np.sqrt(phi + BSPN_EPS))
         return _pow2_round(w * scaled + p.bias)
 
     def attention(self, h: F64, mask: npt.NDArray[np.bool_], layer: FloatLayer, tag: str) -> F64:
@@ -330,7 +368,7 @@ class _Run:
         probs = e / nearest_pow2(e.sum(axis=-1, keepdims=True))
         self.rec(f"{tag}.probs", probs)
         alpha_p = self.step(layer.step_names["prob"], layer.steps["prob"], probs)
-        cp, pv = self.dq_unsigned(probs, alpha_p)
+        cp, pv = self.dq_unsigned(probs, alpha_p, None)
         self.rec(f"{tag}.c_prob", cp)
         ctx = (pv @ vh).transpose(1, 0, 2).reshape(seq, cfg.hidden)
         self.rec(f"{tag}.ctx", ctx)
@@ -366,8 +404,13 @@ def forward_float(
     options: FloatOptions | None = None,
     alpha_hook: AlphaHook | None = None,
     trace: bool = False,
+    bspn_hook: BSPNHook | None = None,
 ) -> FloatOutput:
-    """The authors' inference on one sequence (module docstring); ``mask`` True = real token."""
+    """The authors' inference on one sequence (module docstring); ``mask`` True = real token.
+
+    ``alpha_hook`` and ``bspn_hook`` (calibration, training mode) choose the steps and
+    the BSPN statistics instead of the checkpoint's.
+    """
     cfg = model.cfg
     ids, types = check_tokens(token_ids, token_types, cfg)
     if mask is None:
@@ -378,7 +421,7 @@ def forward_float(
             raise MaskError(
                 f"mask: expected {ids.size} booleans, got shape {list(m.shape)} dtype {m.dtype}"
             )
-    run = _Run(cfg, options or FloatOptions(), alpha_hook, trace)
+    run = _Run(cfg, options or FloatOptions(), alpha_hook, trace, bspn_hook, m)
     h = embed_float_model(model, ids, types)
     run.rec("h0", h)
     for i, layer in enumerate(model.layers):

@@ -2,34 +2,45 @@
 
 No trained Sorbet checkpoint ships with the project, so the converter and the
 comparison are tested on checkpoints generated here, deterministically from a
-seed, for any :class:`ModelConfig`:
+seed, for any :class:`ModelConfig`.  The parameters a training run learns are
+drawn; the ones the authors' code *derives from activations* are derived the way
+their code does (13.10):
 
 - weights ``N(mu, 1/fan_in)`` with a small per-tensor mean ``mu``, biases and
-  learned moves ``N(0, 0.02^2)``; BSPN ``gamma ~ N(1, 0.25^2)``,
-  ``running_phi ~ U(0.1, 1)``, ``beta ~ N(0, 0.1^2)``; BERT-like embeddings;
-- every activation step size calibrated the way the authors initialize it
-  (LSQ: ``2 mean|x| / sqrt(Qp)`` signed, ``4 mean|x| / sqrt(Qp)`` unsigned) on the
-  float model's own activations for one random sequence, then multiplied by a
-  random factor in ``[e^-0.4, e^0.4]`` so that no step is a power of two (as after
-  training);
+  learned moves ``N(0, 0.02^2)``; BSPN ``gamma ~ N(1, 0.25^2)``, ``beta ~ N(0, 0.1^2)``;
+  BERT-like embeddings;
+- a calibration pass of the float model (:mod:`conformance.model.floatmodel`) over
+  ``batches`` random padded sequences, one sequence per batch:
+  - every activation step takes the authors' initialisation on the first batch,
+    ``2 mean|x| / sqrt(Qp)`` (``Qp = 2^(b-1) - 1`` signed, ``2^b - 1`` unsigned; the
+    mean over the quantizer's whole input tensor), rounded to the nearest power of
+    two in linear distance (``pow2``), then optionally multiplied by
+    ``exp(U(-perturb, perturb))`` so that it is an arbitrary real, as after training;
+  - BSPN runs in training mode: it normalizes by the batch statistic
+    ``phi_c = mean over real tokens of scaled_c^2`` (``scaled`` the group-scaled
+    input), and ``running_phi`` is the average of the batch statistics over the
+    calibration batches (the fixed point the authors' running update
+    ``phi <- a phi + (1 - a) phi_batch`` tends to on stationary batches);
 - the Q/K/V layers' input moves are drawn like every layer's (the authors' forward
   adds them; spec/06, "Departures", 1); the discarded ``move_q``/``move_k``/``move_v`` and the
   unused training buffers are present, as in the authors' checkpoints.
 
 Tensors are float32 (``iters`` int64).  The metadata records the full
-ModelConfig (``sorbet.model_config``) and ``num_attention_heads``.
+ModelConfig (``sorbet.model_config``), ``num_attention_heads`` and the calibration.
 
-``python -m conformance.model.synthetic_checkpoint PRESET SEED OUT`` writes one
-(``.safetensors`` or ``.npz`` by the file name).
+``python -m conformance.model.synthetic_checkpoint PRESET SEED OUT [options]`` writes one
+(``.safetensors`` or ``.npz`` by the file name); ``--help`` lists the options.
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import math
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +55,14 @@ from conformance.model.checkpoint import (
     save_npz,
     save_safetensors,
 )
-from conformance.model.floatmodel import F64, forward_float, load_float_model
+from conformance.model.floatmodel import (
+    F64,
+    forward_float,
+    load_float_model,
+    scalar_pow2_nearest,
+)
+from reference.errors import ConfigError, SorbetError
+from reference.formats import check_int
 from reference.model_config import LINEAR_NAMES, ModelConfig
 
 Tensors = dict[str, npt.NDArray[np.generic]]
@@ -112,45 +130,96 @@ def _raw_tensors(cfg: ModelConfig, rng: np.random.Generator, qkv_move_std: float
     return t
 
 
-def synthetic_tensors(cfg: ModelConfig, seed: int, qkv_move_std: float = 0.02) -> Tensors:
+@dataclass(frozen=True)
+class Calibration:
+    """How the steps and BSPN statistics are derived (module docstring)."""
+
+    batches: int = 8
+    """Calibration batches (one random padded sequence each)."""
+    seq: int = CALIBRATION_LEN
+    """Tokens per calibration sequence (capped at ``max_seq``)."""
+    pow2: bool = True
+    """Round each initial step to the nearest power of two (the authors' initialisation)."""
+    perturb: float = 0.4
+    """Multiply each step by ``exp(U(-perturb, perturb))`` (0: keep the initial steps)."""
+
+    def __post_init__(self) -> None:
+        check_int(self.batches, "Calibration.batches", 1, 1 << 12)
+        check_int(self.seq, "Calibration.seq", 1, 1 << 14)
+        if not (isinstance(self.perturb, (int, float)) and 0.0 <= self.perturb <= 2.0):
+            raise ConfigError(f"Calibration.perturb: expected a number in [0, 2], "
+                              f"got {self.perturb!r}")
+
+
+def _calibration_input(
+    rng: np.random.Generator, cfg: ModelConfig, seq: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+    """Random ids, types (second segment 1) and mask with ``ceil(seq/2)..seq`` real tokens."""
+    ids = rng.integers(0, cfg.vocab, seq).astype(np.int64)
+    n = int(rng.integers((seq + 1) // 2, seq + 1))
+    mask = np.arange(seq) < n
+    types = np.zeros(seq, dtype=np.int64)
+    if cfg.type_vocab > 1 and n > 1:
+        types[n // 2 : n] = 1
+    return ids, types, mask
+
+
+def initial_step(x: F64, signed: bool, bits: int, pow2: bool) -> float:
+    """The authors' step initialisation: ``2 mean|x| / sqrt(Qp)``, optionally to a power of two."""
+    qp = ((1 << (bits - 1)) - 1 or 1) if signed else (1 << bits) - 1
+    base = 2.0 * float(np.abs(x).mean()) / math.sqrt(qp)
+    if not base > 0:
+        base = 1.0 / 16
+    return scalar_pow2_nearest(base) if pow2 else base
+
+
+def synthetic_tensors(cfg: ModelConfig, seed: int, qkv_move_std: float = 0.02,
+                      calibration: Calibration | None = None) -> Tensors:
     """Every tensor of a synthetic checkpoint for ``cfg`` (deterministic in ``seed``)."""
+    cal = calibration or Calibration()
     rng = np.random.default_rng(seed)
     tensors = _raw_tensors(cfg, rng, qkv_move_std)
     unsigned = {f"bert.encoder.layer.{i}.{LINEAR_MODULES['ffn2']}.input_clip_val"
                 for i in range(cfg.layers)}
     unsigned |= {f"bert.encoder.layer.{i}.{SECOND_STEP['prob']}" for i in range(cfg.layers)}
-    qp_signed = (1 << (cfg.bits - 1)) - 1 or 1
-    qp_unsigned = (1 << cfg.bits) - 1
     steps: dict[str, float] = {}
+    phi_sum: dict[str, F64] = {}
+    phi_n: dict[str, int] = {}
 
-    def hook(name: str, x: F64) -> float:
-        mean = float(np.abs(x).mean())
-        if name in unsigned:
-            base = 4.0 * mean / math.sqrt(qp_unsigned)
-        else:
-            base = 2.0 * mean / math.sqrt(qp_signed)
-        if base <= 0:
-            base = 1.0 / 16
-        alpha = float(np.float32(base * math.exp(rng.uniform(-0.4, 0.4))))
-        steps[name] = alpha
-        return alpha
+    def step_hook(name: str, x: F64) -> float:
+        if name not in steps:  # initialised on the first batch, then fixed
+            alpha = initial_step(x, name not in unsigned, cfg.bits, cal.pow2)
+            if cal.perturb > 0:
+                alpha *= math.exp(rng.uniform(-cal.perturb, cal.perturb))
+            steps[name] = float(np.float32(alpha))
+        return steps[name]
+
+    def bspn_hook(module: str, scaled: F64) -> F64:
+        phi: F64 = (scaled * scaled).mean(axis=0)
+        phi_sum[module] = phi_sum.get(module, 0.0) + phi
+        phi_n[module] = phi_n.get(module, 0) + 1
+        return phi
 
     model = load_float_model(Checkpoint("<synthetic>", tensors), cfg)
-    n = min(cfg.max_seq, CALIBRATION_LEN)
-    ids = rng.integers(0, cfg.vocab, n)
-    types = (np.arange(n) >= n // 2).astype(np.int64) if cfg.type_vocab > 1 else None
-    forward_float(model, ids, types, alpha_hook=hook)
+    n = min(cfg.max_seq, cal.seq)
+    for _ in range(cal.batches):
+        ids, types, mask = _calibration_input(rng, cfg, n)
+        forward_float(model, ids, types, mask, alpha_hook=step_hook, bspn_hook=bspn_hook)
     for name, alpha in steps.items():
         tensors[name] = _f32(alpha)
+    for module, total in phi_sum.items():
+        tensors[f"{module}.running_phi"] = _f32((total / phi_n[module]).reshape(1, -1, 1, 1))
     return tensors
 
 
 def write_synthetic(path: str | Path, cfg: ModelConfig, seed: int,
-                    qkv_move_std: float = 0.02) -> Path:
+                    qkv_move_std: float = 0.02, calibration: Calibration | None = None) -> Path:
     """Write a synthetic checkpoint; ``.npz`` names give npz, anything else safetensors."""
     p = Path(path)
-    tensors = synthetic_tensors(cfg, seed, qkv_move_std)
+    cal = calibration or Calibration()
+    tensors = synthetic_tensors(cfg, seed, qkv_move_std, cal)
     meta = metadata(cfg, seed)
+    meta["sorbet.synthetic_calibration"] = json.dumps(dataclasses.asdict(cal), sort_keys=True)
     if p.suffix.lower() == ".npz":
         save_npz(p, tensors, meta)
     else:
@@ -158,18 +227,44 @@ def write_synthetic(path: str | Path, cfg: ModelConfig, seed: int,
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m conformance.model.synthetic_checkpoint PRESET SEED OUT``."""
+def shaped_config(preset: str, **overrides: int) -> ModelConfig:
+    """A model preset with some shapes replaced (e.g. Sorbet-base dims with one layer)."""
     from reference.model_presets import get_model_preset
 
-    args = list(sys.argv[1:] if argv is None else argv)
-    if len(args) != 3:
-        print("usage: python -m conformance.model.synthetic_checkpoint PRESET SEED OUT",
-              file=sys.stderr)
+    cfg = get_model_preset(preset)
+    given = {k: v for k, v in overrides.items() if v is not None}
+    if "max_positions" in given and "max_seq" not in given:
+        given["max_seq"] = min(cfg.max_seq, given["max_positions"])
+    return dataclasses.replace(cfg, **given)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m conformance.model.synthetic_checkpoint PRESET SEED OUT [options]``."""
+    ap = argparse.ArgumentParser(
+        prog="python -m conformance.model.synthetic_checkpoint",
+        description="Write a synthetic, calibrated float checkpoint in the authors' naming.")
+    ap.add_argument("preset", help="model preset (shapes and formats)")
+    ap.add_argument("seed", type=int)
+    ap.add_argument("out", help="output file (.safetensors, or .npz)")
+    for name in ("layers", "vocab", "max_positions", "max_seq"):
+        ap.add_argument(f"--{name.replace('_', '-')}", type=int, help=f"override {name}")
+    ap.add_argument("--batches", type=int, default=Calibration.batches,
+                    help=f"calibration batches (default {Calibration.batches})")
+    ap.add_argument("--perturb", type=float, default=Calibration.perturb,
+                    help=f"log-range of the after-training step factor (default "
+                    f"{Calibration.perturb}; 0 keeps the initial steps)")
+    ap.add_argument("--no-pow2", action="store_true",
+                    help="do not round the initial steps to powers of two")
+    args = ap.parse_args(list(sys.argv[1:] if argv is None else argv))
+    try:
+        cfg = shaped_config(args.preset, layers=args.layers, vocab=args.vocab,
+                            max_positions=args.max_positions, max_seq=args.max_seq)
+        cal = Calibration(batches=args.batches, pow2=not args.no_pow2, perturb=args.perturb)
+        out = write_synthetic(args.out, cfg, args.seed, calibration=cal)
+    except (SorbetError, OSError) as exc:
+        print(f"synthetic_checkpoint: error: {exc}", file=sys.stderr)
         return 2
-    cfg = get_model_preset(args[0])
-    out = write_synthetic(args[2], cfg, int(args[1]))
-    print(f"wrote synthetic checkpoint {out} (preset {args[0]}, seed {args[1]})")
+    print(f"wrote synthetic checkpoint {out} (preset {args.preset}, seed {args.seed})")
     return 0
 
 

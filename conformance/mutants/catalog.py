@@ -189,8 +189,8 @@ CATALOG: tuple[Mutant, ...] = (
        "y floored to out_frac + 1 fractional bits before the log-domain rounding",
        BS(intermediate_frac=1)),
     _m("bspn-int64", "accumulator-overflow",
-       "A, G * 2^j and N held in int64 registers: right on every preset, wraps on the "
-       "general configurations", BS(register_bits=64)),
+       "A, G * 2^j and N held in int64 registers: right where they fit 64 bits, wraps "
+       "on Sorbet's widest inputs and the general configurations", BS(register_bits=64)),
     _m("quant-half-up", "rounding-tie", "ties rounded up instead of to even",
        QU(rounding="half_up")),
     _m("quant-half-away", "rounding-tie", "ties rounded away from zero instead of to even",

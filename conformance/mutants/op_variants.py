@@ -185,8 +185,9 @@ class BSPNKnobs:
     rounding (None: exact at ``P`` bits, the spec)."""
     register_bits: int | None = None
     """``A``, the constants ``G * 2**j`` and ``N`` held in two's complement registers of
-    this many bits, wrapping (None: exact, the spec; 64: an int64 port, right on every
-    preset and wrong on the general configurations, spec/03-bspn.md, "Widths")."""
+    this many bits, wrapping (None: exact, the spec; 64: an int64 port, right where the
+    registers fit 64 bits and wrong on Sorbet's widest inputs and the general
+    configurations, spec/03-bspn.md, "Widths")."""
 
 
 def bspn(cfg: BSPNConfig, inputs: Mapping[str, JSON], kn: BSPNKnobs) -> dict[str, JSON]:

@@ -19,6 +19,7 @@ The float facts used (IEEE 754 binary64, round to nearest even):
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from collections.abc import Callable
@@ -187,16 +188,19 @@ _MASKED32 = np.int32(1 << 30)
 """``-ceil(score)`` of a masked key: above every real one (bounded by :func:`ptsoftmax_fusable`)."""
 
 
-def ptsoftmax_fusable(s_bound: int, score_mult: int, max_len: int, f: int, out_frac: int) -> bool:
-    """Bounds of :func:`ptsoftmax_counts` (all in ``int32``).
+def ptsoftmax_fusable(s_bound: int, score_mult: int, score_frac: int, max_len: int, f: int,
+                      out_frac: int) -> bool:
+    """Bounds of :func:`ptsoftmax_counts`.
 
-    ``|S * score_mult| < 2**30`` (so ``-ceil`` of a score, a masked key's ``2**30``
-    and their differences stay below ``2**31``); ``Z <= max_len * 2**F < 2**31``;
-    ``out_frac <= F`` (a term ``e = 0``, ``d > F``, then lands on table index 0,
-    see :func:`ptsoftmax_counts`).
+    ``|S * score_mult| < 2**53`` (the product is exact in float64) and
+    ``|S * score_mult| >> score_frac < 2**30 - 1`` (so ``-ceil`` of a score, a masked
+    key's ``2**30`` and their differences stay below ``2**31`` in ``int32``);
+    ``Z <= max_len * 2**F < 2**31``; ``out_frac <= F`` (a term ``e = 0``, ``d > F``, then
+    lands on table index 0, see :func:`ptsoftmax_counts`).
     """
-    return (s_bound * score_mult < (1 << 30) and (max_len << f) < I32_LIMIT
-            and out_frac <= f)
+    product = s_bound * score_mult
+    return (product < F64_EXACT and (product >> score_frac) < (1 << 30) - 1
+            and (max_len << f) < I32_LIMIT and out_frac <= f)
 
 
 def prob_count_table(
@@ -235,13 +239,15 @@ def ptsoftmax_counts(
     a term ``e = 0`` (``d >= F + 1``) has ``t <= out_frac - F - 1 < 0``.  So the count is
     ``counts[clip(t + 1, 0, out_frac + 1)]``: ``np.take`` with ``mode="clip"`` does the
     clip.  Masked keys (``n = 2**30``) get count 0; a row with no key gets all zeros.
-    Exact in ``int32`` under :func:`ptsoftmax_fusable`.
+    ``n`` is the floor of the float64 product ``S * (-score_mult * 2**-score_frac)``, exact
+    below ``2**53``, then held in ``int32``: both under :func:`ptsoftmax_fusable`.
     """
     if not key_mask.any():
         out[...] = counts[0]
         return
-    n: I32 = np.multiply(s, np.int32(-score_mult), dtype=np.int32, casting="unsafe")
-    n >>= score_frac
+    scaled = np.multiply(s, -score_mult * 2.0 ** -score_frac, dtype=np.float64)
+    np.floor(scaled, out=scaled)
+    n: I32 = scaled.astype(np.int32)
     if not key_mask.all():
         n[:, ~key_mask] = _MASKED32
     n -= n.min(axis=-1, keepdims=True)
@@ -256,6 +262,7 @@ def ptsoftmax_counts(
 # --------------------------------------------------------------------------- BSPN
 
 
+@functools.lru_cache(maxsize=64)
 def bspn_fusable(cfg: BSPNConfig) -> bool:
     """Bounds of :func:`bspn_into`.
 

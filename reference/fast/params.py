@@ -166,9 +166,10 @@ def fused_problems(
 
     Every product runs in a float dtype (partial sums below ``2**53``); every
     requantization satisfies :func:`reference.fast.fused.requant_exact` for the
-    largest input its place can see (:func:`requant_inputs`); PTsoftmax and BSPN
-    satisfy :func:`reference.fast.fused.ptsoftmax_fusable` and
-    :func:`reference.fast.fused.bspn_fusable`.
+    largest input its place can see (:func:`requant_inputs`); PTsoftmax satisfies
+    :func:`reference.fast.fused.ptsoftmax_fusable`; BSPN's input and output are exact in
+    float64 (it runs fused where :func:`reference.fast.fused.bspn_fusable` holds, on int64
+    otherwise, :func:`reference.fast.stages._residual_bspn`).
     """
     o = 1 << (cfg.bits - 1)
     s_bound = cfg.head_dim * o * o
@@ -184,11 +185,11 @@ def fused_problems(
         if not fused.requant_exact(lin.bound, lin.out_mult, lin.out_bias_max):
             problems.append(f"{name} output requantization")
     pc = cfg.ptsoftmax
-    if not fused.ptsoftmax_fusable(s_bound, score_mult, pc.max_len, pc.partition_frac,
-                                   pc.out_frac):
+    if not fused.ptsoftmax_fusable(s_bound, score_mult, pc.score_frac, pc.max_len,
+                                   pc.partition_frac, pc.out_frac):
         problems.append("PTsoftmax")
-    if not fused.bspn_fusable(cfg.bspn):
-        problems.append("BSPN")
+    if max(cfg.r_format.max, cfg.h_format.max) >= F64_EXACT:
+        problems.append("BSPN's input or output beyond float64")
     return problems
 
 

@@ -17,8 +17,15 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from reference.fast.fused import F64, RowPool, bspn_into, ptsoftmax_counts, requant_into
-from reference.fast.ops import matmul_dtype
+from reference.fast.fused import (
+    F64,
+    RowPool,
+    bspn_fusable,
+    bspn_into,
+    ptsoftmax_counts,
+    requant_into,
+)
+from reference.fast.ops import bspn, matmul_dtype
 from reference.fast.params import FastBSPN, FastLayer, FastLinear
 from reference.model_config import ModelConfig
 
@@ -38,10 +45,19 @@ def _out_quant(
 def _residual_bspn(
     out: F64, a: F64, h: F64, p: FastBSPN, cfg: ModelConfig
 ) -> None:
-    """``out = BSPN(saturate_r(a + h))`` on rows (spec/06, step 7); ``a`` is overwritten."""
+    """``out = BSPN(saturate_r(a + h))`` on rows (spec/06, step 7); ``a`` is overwritten.
+
+    BSPN runs on the float64 bits (:func:`reference.fast.fused.bspn_into`) where
+    :func:`reference.fast.fused.bspn_fusable` holds, else on int64
+    (:func:`reference.fast.ops.bspn`); ``a`` and ``out`` hold integers below ``2**53``
+    (the ``r`` and ``h`` formats), so the conversions are exact either way.
+    """
     a += h
     np.clip(a, cfg.r_format.min, cfg.r_format.max, out=a)
-    bspn_into(out, a, p.w, p.b, p.thresholds, cfg.bspn)
+    if bspn_fusable(cfg.bspn):
+        bspn_into(out, a, p.w, p.b, p.thresholds, cfg.bspn)
+    else:
+        out[...] = bspn(a.astype(np.int64), p.sign, p.wexp, p.bias, cfg.bspn)
 
 
 def attention_fused(
