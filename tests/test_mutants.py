@@ -326,7 +326,8 @@ GENERAL_WITNESSES: dict[str, tuple[str, dict[str, Any]]] = {
     "bspn-int64": ("wide", {"x": [1, 0, 0, 0, 0, 0, 0, 0], "weight_sign": [1] * 8,
                             "weight_exp": [0] * 8, "bias": [0] * 8}),
 }
-"""Mutants right on every preset: (general BSPN configuration, inputs) it differs on."""
+"""Mutants whose witness is a general configuration: (general BSPN configuration, inputs)
+it differs on."""
 
 
 def _witness_op(mid: str) -> tuple[str, dict[str, Any], dict[str, Any]]:

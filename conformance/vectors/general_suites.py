@@ -7,8 +7,9 @@ ranges, with the named edge cases, the negative cases and drawn inputs of the
 preset suites.  The BSPN configurations include ones whose intermediates need
 more than 64 bits (``A`` up to 81 bits, ``|N|`` up to 2^100 on these vectors;
 spec/03-bspn.md, "Widths over every valid configuration"), so a port holding
-them in int64 fails the general claim while it passes every preset; the mutant
-``bspn-int64`` (:mod:`conformance.mutants.catalog`) is such a port.
+them in int64 fails the general claim while it passes every preset whose registers fit
+64 bits (the Sorbet preset's reach 71 bits); the mutant ``bspn-int64``
+(:mod:`conformance.mutants.catalog`) is such a port.
 
 The suites' preset name is ``general``; their names are ``<op>-general-<tag>``.
 """
