@@ -385,33 +385,15 @@ class LineProcess:
     def send_line(self, data: bytes, timeout: float | None) -> SendStatus:
         """Write ``data`` and a newline to the child's stdin within ``timeout`` seconds
         (None: no limit); stdout and stderr are read meanwhile (into the bounded buffers)."""
-        if b"\n" in data:
-            raise ValueError("send_line: the line must not contain a newline")
-        if self._stdin is None:
-            return "closed"
-        deadline = None if timeout is None else time.monotonic() + timeout
-        view = memoryview(data + b"\n")
-        while view:
-            try:
-                n = os.write(self._stdin, view)
-                view = view[n:]
-                continue
-            except BlockingIOError:
-                pass
-            except (BrokenPipeError, OSError):
-                return "closed"
-            left = self._left(deadline)
-            if left == 0.0:
-                return "timeout"
-            self._pump(left, self._stdin)
-        return "sent"
+        return self.send_lines((data,), timeout)
 
     def send_lines(self, lines: Sequence[bytes], timeout: float | None) -> SendStatus:
         """Write several lines in as few writes as the pipe allows (a pipelining caller's
-        block of requests), as :meth:`send_line` does for one; ``timeout`` bounds the whole.
-        After ``closed`` or ``timeout`` it is unknown how many of the lines were read."""
+        block of requests); ``timeout`` bounds the whole; stdout and stderr are read
+        meanwhile.  After ``closed`` or ``timeout`` it is unknown how many of the lines
+        were read."""
         if any(b"\n" in line for line in lines):
-            raise ValueError("send_lines: a line must not contain a newline")
+            raise ValueError("send_line: a line must not contain a newline")
         if self._stdin is None:
             return "closed"
         deadline = None if timeout is None else time.monotonic() + timeout
