@@ -5,10 +5,13 @@ obligation, the time of each part and witness query, then the total.  It never
 asserts on time.
 
     .venv/bin/python benchmarks/bench_prove.py [--preset sorbet] [--only NAME ...]
-        [--lin-fan-in N]
+        [--lin-fan-in N] [--jobs N]
 
 ``--lin-fan-in N`` times ``lin.time_eq_count`` with a symbolic fan-in of ``N``
 instead of the proof run's (spec/09-theorems.md says why the run uses 2).
+``--jobs N`` (N >= 2) then also times the same obligations discharged by ``N``
+worker processes (``sorbet-ref prove --jobs N``) and prints both totals and their
+ratio, measured side by side in this run.
 
 Two runs of ``bench_prove.py`` (preset ``sorbet``) on the project's 2-core machine
 while other work kept the load average at 3.7 to 4.6 printed ``total 19.23s, 0
@@ -26,12 +29,15 @@ import sys
 import time
 from pathlib import Path
 
+import z3
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from conformance.proofs import ob_spikes
 from conformance.proofs.core import check_part, find_witness
 from conformance.proofs.impl import DEFAULT
 from conformance.proofs.registry import select
+from conformance.proofs.runner import run
 from reference.presets import get_preset
 
 
@@ -40,7 +46,10 @@ def main() -> int:
     ap.add_argument("--preset", default="sorbet")
     ap.add_argument("--only", nargs="+", default=None)
     ap.add_argument("--lin-fan-in", type=int, default=None)
+    ap.add_argument("--jobs", type=int, default=1)
     args = ap.parse_args()
+    if args.jobs > 1 and args.lin_fan_in is not None:
+        ap.error("--jobs times the proof run itself: it cannot be combined with --lin-fan-in")
     if args.lin_fan_in is not None:
         ob_spikes.LIN_FAN_IN = args.lin_fan_in
     pre = get_preset(args.preset)
@@ -52,7 +61,8 @@ def main() -> int:
         t0 = time.perf_counter()
         built = ob.build(pre, DEFAULT)
         t1 = time.perf_counter()
-        parts = [check_part(p) for p in built.parts]
+        ctx = z3.Context()  # one per obligation, as conformance.proofs.core.discharge does
+        parts = [check_part(p, ctx) for p in built.parts]
         t2 = time.perf_counter()
         wits = [find_witness(w) for w in built.witnesses]
         t3 = time.perf_counter()
@@ -62,7 +72,14 @@ def main() -> int:
         print(f"{ob.name:<30} {t1 - t0:6.2f}s {t2 - t1:7.2f}s {t3 - t2:7.2f}s {t3 - t0:7.2f}s  "
               f"{len(parts)} parts, {len(wits)} witnesses; slowest part {slowest.seconds:.2f}s "
               f"({slowest.label}){'' if ok else '  FAILED'}", flush=True)
-    print(f"total {time.perf_counter() - grand:.2f}s, {failed} failed")
+    serial = time.perf_counter() - grand
+    print(f"total {serial:.2f}s, {failed} failed")
+    if args.jobs > 1:
+        results, par = run(pre.name, args.only, jobs=args.jobs)
+        failed_par = sum(not r.ok for r in results)
+        print(f"{args.jobs} worker processes: total {par:.2f}s, {failed_par} failed; "
+              f"one process {serial:.2f}s; ratio {par / serial:.2f}")
+        failed += failed_par
     return 1 if failed else 0
 
 

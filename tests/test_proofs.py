@@ -17,10 +17,21 @@ import z3
 from conformance.cli import main as cli_main
 from conformance.operators import run_reference
 from conformance.proofs import boundary_inputs, load_regressions
-from conformance.proofs.core import Built, Obligation, Part, Witness, discharge
+from conformance.proofs.core import (
+    Bound,
+    Built,
+    Obligation,
+    Part,
+    Witness,
+    check_part,
+    discharge,
+    generalize,
+)
 from conformance.proofs.impl import DEFAULT
+from conformance.proofs.pool import ProofWorkerError, discharge_all
 from conformance.proofs.registry import NAMES, get
 from conformance.proofs.runner import run
+from conformance.proofs.worker import result_from_json, result_to_json
 from conformance.proofs.z3algebra import Z3Algebra
 from reference import arith, binary_linear, bspn, ptsoftmax, quantizer, spikes
 from reference.algebra import PY
@@ -298,6 +309,38 @@ def test_vacuous_premises_and_missing_witness_fail() -> None:
     assert res2.status == "no-witness" and not res2.ok
 
 
+def test_bounds_change_the_time_never_the_answer() -> None:
+    x = z3.BitVec("x", 16)
+    sq = x * x
+    prem = [x >= -10, x <= 10]
+
+    def part(claim: Any, lo: int, hi: int) -> Part:
+        return Part("bv16", prem, claim, {"x": x}, bounds=[Bound(sq, lo, hi)])
+
+    exact = part(sq <= 100, 0, 100)
+    assert generalize(exact) is not None and check_part(exact).status == "proved"
+    # A loose bound: the generalized query has a model (v = 500) that is no input;
+    # the conjunct itself is then decided and proved.
+    loose = part(sq <= 100, 0, 1000)
+    assert generalize(loose) is not None and check_part(loose).status == "proved"
+    # A false lemma generalizes nothing: the counterexample comes from the claim.
+    false = part(sq <= 50, 0, 50)
+    assert generalize(false) is None
+    res = check_part(false)
+    assert res.status == "counterexample" and res.counterexample is not None
+    assert int(res.counterexample["x"]) ** 2 > 50
+
+
+def test_quant_no_overflow_generalizes_the_product_and_still_catches_overflow() -> None:
+    built = get("quant.no_overflow").build(TINY, DEFAULT)
+    assert all(p.bounds and generalize(p) is not None for p in built.parts)
+
+    def wide_bias(a: Any, x: Any, m: Any, b: Any, s: int, lo: int, hi: int) -> Any:
+        return quantizer.requantize(a, x, m, a.shl(b, 5), s, lo, hi)
+
+    assert _status("quant.no_overflow", requantize=wide_bias) == "counterexample"
+
+
 def test_counterexamples_become_regression_inputs(tmp_path: Path) -> None:
     impl = dataclasses.replace(DEFAULT, nearest_pow2_exp=nearest_ties_down,
                                if_run=if_run_strict, ceil_score=lambda a, x, sf:
@@ -371,6 +414,63 @@ def test_prove_cli_only_and_failure(tmp_path: Path) -> None:
         "if.count", "if.membrane", "if.spike_times"]
     assert cli_main(["prove", "--preset", "tiny", "--only", "no.such", "--json", str(out),
                      "--no-regressions"]) == 2
+
+
+def _timeless(r: Any) -> Any:
+    """A result as plain data without its times (the only thing that may differ)."""
+    def strip(o: Any) -> Any:
+        if isinstance(o, dict):
+            return {k: strip(v) for k, v in o.items() if k != "seconds"}
+        if isinstance(o, list):
+            return [strip(v) for v in o]
+        return o
+    return strip(result_to_json(r))
+
+
+def test_parallel_workers_give_the_serial_results_in_registry_order() -> None:
+    # One worker discharges every obligation in turn: the serial run in a new process.
+    # (Witness models may depend on Z3 queries an earlier test solved in this process.)
+    serial = list(discharge_all("tiny", list(NAMES), 1))
+    seen: list[str] = []
+    parallel, _ = run("tiny", jobs=3, progress=lambda r: seen.append(r.name))
+    assert seen == list(NAMES) == [r.name for r in parallel] == [r.name for r in serial]
+    assert [_timeless(r) for r in parallel] == [_timeless(r) for r in serial]
+    in_process, _ = run("tiny")
+    assert [r.status for r in in_process] == [r.status for r in serial] == ["proved"] * len(NAMES)
+
+
+def test_worker_results_round_trip_and_reject_garbage() -> None:
+    r = discharge(get("if.count"), TINY, DEFAULT)
+    assert result_from_json(json.loads(json.dumps(result_to_json(r)))) == r
+    for bad in ([], {"name": "x"}, {**result_to_json(r), "extra": 1},
+                {**result_to_json(r), "parts": [{"label": "p"}]},
+                {**result_to_json(r), "name": 3}):
+        with pytest.raises(ValueError, match="malformed proof result"):
+            result_from_json(bad)
+
+
+def test_worker_failures_name_the_theorem() -> None:
+    with pytest.raises(ProofWorkerError, match=r"no\.such: KeyError: .unknown theorem"):
+        list(discharge_all("tiny", ["if.count", "no.such"], 2))
+    died = r"(?s)if\.count: worker process exited with status 1: .*no-such-preset"
+    with pytest.raises(ProofWorkerError, match=died):
+        list(discharge_all("no-such-preset", ["if.count", "if.membrane"], 2))
+    with pytest.raises(ValueError, match="jobs must be >= 1"):
+        run("tiny", ["if.count"], jobs=0)
+    broken = dataclasses.replace(DEFAULT, log_factor_sq=1)
+    with pytest.raises(ValueError, match="replaced implementation needs jobs = 1"):
+        run("tiny", ["if.count"], impl=broken, jobs=2)
+
+
+def test_prove_cli_jobs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "p.json"
+    assert cli_main(["prove", "--preset", "tiny", "--only", "if.", "--jobs", "2", "--json",
+                     str(out), "--no-regressions"]) == 0
+    assert [r["theorem"] for r in json.loads(out.read_text())["results"]] == [
+        "if.count", "if.membrane", "if.spike_times"]
+    with pytest.raises(SystemExit):
+        cli_main(["prove", "--jobs", "0"])
+    assert "expected a positive integer, got '0'" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("name", ["tiny", "tiny-b2", "sorbet"])

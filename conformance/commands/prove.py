@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance.proofs.core import Result
+from conformance.proofs.pool import ProofWorkerError, default_jobs
 from conformance.proofs.registry import NAMES
 from conformance.proofs.regressions import REGRESSION_DIR
 from conformance.proofs.runner import HEADER, report, run, table_row, write_report
@@ -27,8 +28,20 @@ def register(sub: Any) -> None:
                    help="folder for counterexample regression files (default: vectors/regressions)")
     p.add_argument("--no-regressions", action="store_true",
                    help="do not write counterexamples as regression files")
+    p.add_argument("--jobs", type=_positive, default=None, metavar="N",
+                   help="worker processes (default: one per CPU; 1 runs in this process)")
     p.add_argument("--list", action="store_true", help="list the theorem names and exit")
     p.set_defaults(handler=main)
+
+
+def _positive(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return n
 
 
 def main(args: argparse.Namespace) -> int:
@@ -41,11 +54,15 @@ def main(args: argparse.Namespace) -> int:
     def show(r: Result) -> None:
         print(table_row(r), flush=True)
 
+    jobs = default_jobs() if args.jobs is None else args.jobs
     try:
         results, seconds = run(args.preset, args.only, regress_dir=None if args.no_regressions
-                               else args.regressions, progress=show)
+                               else args.regressions, progress=show, jobs=jobs)
     except KeyError as exc:
         print(f"sorbet-ref prove: {exc.args[0]}", file=sys.stderr)
+        return 2
+    except ProofWorkerError as exc:
+        print(f"sorbet-ref prove: {exc}", file=sys.stderr)
         return 2
     data = report(results, args.preset, seconds)
     write_report(data, args.json)

@@ -7,7 +7,9 @@ unbounded integers or reals) and :class:`Witness` queries.  Discharging it:
 1. each part's premises must be satisfiable, else the part is *vacuous* (a
    failure: a proof about nothing proves nothing);
 2. ``premises and not (claim and no-overflow)`` must be unsatisfiable; a model
-   is a *counterexample*;
+   is a *counterexample*.  A part's :class:`Bound` lemmas, proven first, let
+   this be decided with the bounded term generalized to any value in its range
+   (:func:`check_part`);
 3. each witness (premises and a condition showing the bound is reached, or
    cannot be improved at the stated resolution) must be satisfiable; its model
    is printed.  A missing witness is a failure too.
@@ -49,6 +51,15 @@ class Witness:
     """Operator inputs realizing the witness (boundary vectors)."""
 
 
+@dataclass(frozen=True)
+class Bound:
+    """A lemma of a part: ``lo <= term <= hi`` whenever the part's premises hold."""
+
+    term: Term
+    lo: int
+    hi: int
+
+
 @dataclass
 class Part:
     """One solver check of an obligation."""
@@ -61,6 +72,9 @@ class Part:
     no_overflow: list[Term] = field(default_factory=list)
     regression: Callable[[Model], list[dict[str, Any]]] | None = None
     """Operator inputs reproducing a counterexample (regression vectors)."""
+    bounds: list[Bound] = field(default_factory=list)
+    """Range lemmas that let the checks see a hard term (a symbolic product) as any value
+    in its proven range (:func:`check_part`)."""
 
 
 @dataclass
@@ -165,8 +179,9 @@ def _fmt(vals: Mapping[str, int | Fraction | bool]) -> dict[str, str]:
     return {k: str(v) for k, v in vals.items()}
 
 
-def _decide(formulas: list[Term]) -> z3.CheckSatResult:
-    """Whether ``formulas`` are satisfiable (``unknown`` after :data:`CHECK_TIMEOUT_MS`).
+def _decide(ctx: z3.Context, formulas: list[Term]) -> z3.CheckSatResult:
+    """Whether ``formulas`` (terms of ``ctx``) are satisfiable (``unknown`` after
+    :data:`CHECK_TIMEOUT_MS`).
 
     Quantifier-free bit-vector queries (``is-qfbv`` probe) first go to Z3's ``qfbv``
     tactic (bit-blasting) for :data:`QFBV_TRY_MS`, which decides queries such as
@@ -177,49 +192,132 @@ def _decide(formulas: list[Term]) -> z3.CheckSatResult:
     and counterexamples come from the default solver (the boundary vectors and the
     regression files do not depend on it).
     """
-    goal = z3.Goal()
+    goal = z3.Goal(ctx=ctx)
     goal.add(*formulas)
-    if z3.Probe("is-qfbv")(goal) == 1.0:
-        fast = z3.TryFor(z3.Tactic("qfbv"), QFBV_TRY_MS).solver()
+    if z3.Probe("is-qfbv", ctx)(goal) == 1.0:
+        fast = z3.TryFor(z3.Tactic("qfbv", ctx), QFBV_TRY_MS, ctx).solver()
         fast.add(*formulas)
         r = fast.check()
         if r != z3.unknown:
             return r
-    s = z3.Solver()
+    s = z3.Solver(ctx=ctx)
     s.set("timeout", CHECK_TIMEOUT_MS)
     s.add(*formulas)
     return s.check()
 
 
-def check_part(part: Part) -> PartResult:
-    """Premises satisfiable, then claim (with no-overflow) valid under them."""
+def check_part(part: Part, ctx: z3.Context | None = None) -> PartResult:
+    """Premises satisfiable, then claim (with no-overflow) valid under them.
+
+    The checks run in ``ctx`` (a new Z3 context when None), never in the context
+    the obligations are built in: Z3's search leaves state in a context that
+    changes the models found later in the process, and witnesses and
+    counterexamples must not depend on what was solved before them.
+
+    With :attr:`Part.bounds` proven, the validity check is first decided generalized
+    (:func:`generalize`); only when that does not prove it is the query itself
+    decided, so the bounds change the time of a check, never its answer.
+    """
     t0 = time.perf_counter()
-    r = _decide(list(part.premises))
+    original = part
+    ctx = z3.Context() if ctx is None else ctx
+    part = _translate(part, ctx)
+    r = _decide(ctx, list(part.premises))
     if r == z3.unsat:
         return PartResult(part.label, "vacuous", time.perf_counter() - t0)
     if r != z3.sat:
         return PartResult(part.label, "unknown", time.perf_counter() - t0)
     goal = z3.And(part.claim, *part.no_overflow) if part.no_overflow else part.claim
-    # The conjunction is valid exactly when each conjunct is: deciding them one by one
-    # keeps each query small (a multiplication's overflow condition alone, say), which
-    # Z3 decides far faster than the whole conjunction at once.
-    r = z3.unsat
-    for conjunct in (part.claim, *part.no_overflow):
-        r = _decide([*part.premises, z3.Not(conjunct)])
-        if r != z3.unsat:
-            break
+    r = z3.unknown
+    general = generalize(part)
+    if general is not None:
+        premises, rewrite = general
+        r = _decide(ctx, [*premises, z3.Not(rewrite(goal))])
+    if r != z3.unsat:
+        r = _decide(ctx, [*part.premises, z3.Not(goal)])
     dt = time.perf_counter() - t0
     if r == z3.unsat:
         return PartResult(part.label, "proved", dt)
     if r == z3.sat:
-        vals = _canonical_counterexample(part, goal)
+        vals = _canonical_counterexample(original)
         reg = part.regression(vals) if part.regression is not None else []
         return PartResult(part.label, "counterexample", dt, _fmt(vals), reg)
     return PartResult(part.label, "unknown", dt)
 
 
-def _canonical_counterexample(part: Part, goal: Term) -> dict[str, int | Fraction | bool]:
+def _translate(part: Part, ctx: z3.Context) -> Part:
+    """``part`` with the formulas it is decided on translated to ``ctx``."""
+    def tr(t: Term) -> Term:
+        return t.translate(ctx)
+
+    return Part(part.label, [tr(p) for p in part.premises], tr(part.claim), part.show,
+                [tr(c) for c in part.no_overflow], part.regression,
+                [Bound(tr(b.term), b.lo, b.hi) for b in part.bounds])
+
+
+def generalize(part: Part) -> tuple[list[Term], Callable[[Term], Term]] | None:
+    """Premises and a rewriting that replace each bound's term ``t`` by a fresh ``v``.
+
+    Each lemma ``premises => lo <= t <= hi`` is proven first (``None`` when one is
+    not: then nothing is generalized).  The premises returned are the part's with
+    ``t`` replaced, plus ``lo <= v <= hi``; the rewriting replaces ``t`` likewise.
+    Sound: a model of the original query gives one of the generalized query with
+    ``v = t`` (the lemma puts it in range),
+    so "generalized unsatisfiable" implies "original unsatisfiable".  The converse
+    does not hold (a generalized model may be no real input), which is why
+    :func:`check_part` decides the original query whenever the generalized one is
+    not unsatisfiable.  Generalizing a product of symbols leaves a linear query:
+    ``x*M + bias`` not overflowing takes Z3 from a fraction of a second to tens of
+    seconds with the product bit-blasted (the time depends on the search order, so
+    on everything built before in the Z3 context), and milliseconds with any ``v``
+    in the product's range.
+    """
+    if not part.bounds:
+        return None
+    taken = _constant_names([*part.premises, part.claim, *part.no_overflow])
+    pairs: list[tuple[Term, Term]] = []
+    ranges: list[Term] = []
+    for i, b in enumerate(part.bounds):
+        lemma = [*part.premises, z3.Not(in_range(b.term, b.lo, b.hi))]
+        if _decide(b.term.ctx, lemma) != z3.unsat:
+            return None
+        name = f"bound!{i}"
+        while name in taken:
+            name += "'"
+        v = z3.Const(name, b.term.sort())
+        pairs.append((b.term, v))
+        ranges.append(in_range(v, b.lo, b.hi))
+
+    def rewrite(t: Term) -> Term:
+        return z3.substitute(t, *pairs)
+
+    return [*(rewrite(p) for p in part.premises), *ranges], rewrite
+
+
+def _constant_names(formulas: Sequence[Term]) -> set[str]:
+    """Names of the uninterpreted constants in ``formulas``.
+
+    A generalized value gets a name outside this set (not ``z3.FreshConst``, whose
+    counter changes the models Z3 finds later in the same process, even in fresh
+    contexts: witnesses would then depend on what ran before).
+    """
+    names: set[str] = set()
+    seen: set[int] = set()
+    todo = list(formulas)
+    while todo:
+        t = todo.pop()
+        if t.get_id() in seen:
+            continue
+        seen.add(t.get_id())
+        if z3.is_const(t) and t.decl().kind() == z3.Z3_OP_UNINTERPRETED:
+            names.add(t.decl().name())
+        todo.extend(t.children())
+    return names
+
+
+def _canonical_counterexample(part: Part) -> dict[str, int | Fraction | bool]:
     """A counterexample found again in a fresh context (deterministic regression files)."""
+    goal = z3.And(part.claim, *part.no_overflow) if part.no_overflow else part.claim
     ctx = z3.Context()
     s = z3.Solver(ctx=ctx)
     s.set("timeout", CHECK_TIMEOUT_MS)
@@ -255,7 +353,8 @@ def discharge(ob: Obligation, preset: Any, impl: Any) -> Result:
     """Build ``ob`` for ``preset`` with ``impl`` and run every part and witness."""
     t0 = time.perf_counter()
     built = ob.build(preset, impl)
-    parts = [check_part(p) for p in built.parts]
+    ctx = z3.Context()
+    parts = [check_part(p, ctx) for p in built.parts]
     witnesses = [find_witness(w) for w in built.witnesses]
     return Result(
         ob.name, ob.statement, ob.formula, ob.rule, built.widths, parts, witnesses,

@@ -9,7 +9,17 @@ from typing import Any
 import z3
 
 from conformance.proofs import rows
-from conformance.proofs.core import Built, Model, Obligation, Part, Witness, bv, in_range, sext
+from conformance.proofs.core import (
+    Bound,
+    Built,
+    Model,
+    Obligation,
+    Part,
+    Witness,
+    bv,
+    in_range,
+    sext,
+)
 from conformance.proofs.impl import Impl
 from conformance.proofs.ob_arith import MAX_SHIFT, round_def
 from conformance.proofs.z3algebra import Z3Algebra, Z3IntAlgebra
@@ -107,7 +117,8 @@ def _build_quant_no_overflow(pre: OperatorPreset, impl: Impl) -> Built:
         tag = "signed" if qc.signed else "unsigned"
         parts.append(Part(f"bv{pw} ({tag}): x*M + bias with x:s{qc.in_width}, "
                           f"M:u{qc.multiplier_bits}, bias:s{qc.bias_width}", prem,
-                          z3.BoolVal(True), {"x": x, "M": m, "bias": b}, alg.no_overflow))
+                          z3.BoolVal(True), {"x": x, "M": m, "bias": b}, alg.no_overflow,
+                          bounds=[_product_bound(x, m, qc)]))
         if tag == "signed":
             ww = pw + qc.multiplier_bits + 2
             wide = sext(x, ww) * sext(m, ww) + sext(b, ww)
@@ -119,6 +130,19 @@ def _build_quant_no_overflow(pre: OperatorPreset, impl: Impl) -> Built:
                                 _bound_text(pw, bound), _extreme_inputs(qc)))
     return Built(", ".join(f"s{q.product_width}" for q in (pre.quant_signed, pre.quant_unsigned)),
                  parts, wits)
+
+
+def _product_bound(x: Any, m: Any, qc: QuantizerConfig) -> Bound:
+    """``x*M`` lies between the products of the extremes of ``x`` and ``M``.
+
+    The lemma lets the no-overflow check of ``x*M + bias`` see the product as any value
+    in that range (:func:`conformance.proofs.core.check_part`); it is clipped to the
+    product width so that its constants are the numbers they say.
+    """
+    corners = [xe * me for xe in (qc.in_format.min, qc.in_format.max)
+               for me in (1, (1 << qc.multiplier_bits) - 1)]
+    half = 1 << (qc.product_width - 1)
+    return Bound(x * m, max(min(corners), -half), min(max(corners), half - 1))
 
 
 def _bound_text(pw: int, bound: int) -> Any:

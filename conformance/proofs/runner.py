@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -14,6 +14,7 @@ import z3
 
 from conformance.proofs.core import Result, discharge
 from conformance.proofs.impl import DEFAULT, Impl
+from conformance.proofs.pool import discharge_all
 from conformance.proofs.registry import select
 from conformance.proofs.regressions import write_regression
 from reference.presets import get_preset
@@ -21,16 +22,31 @@ from reference.version import SPEC_VERSION
 
 
 def run(preset: str, only: Sequence[str] | None = None, impl: Impl = DEFAULT,
-        regress_dir: Path | None = None, progress: Any = None) -> tuple[list[Result], float]:
+        regress_dir: Path | None = None, progress: Any = None,
+        jobs: int = 1) -> tuple[list[Result], float]:
     """Discharge the selected obligations; write a regression file per counterexample.
 
-    ``progress(result)`` is called after each obligation when given.
+    ``progress(result)`` is called after each obligation when given, in registry
+    order.  ``jobs > 1`` discharges them in that many worker processes
+    (:mod:`conformance.proofs.pool`), which use the reference's own functions, so
+    it needs ``impl`` to be :data:`DEFAULT`; the results are the same as with one
+    job (times aside).
     """
     pre = get_preset(preset)
+    obligations = select(list(only) if only else None)
+    if jobs < 1:
+        raise ValueError(f"jobs must be >= 1, got {jobs}")
+    if jobs > 1 and impl is not DEFAULT:
+        raise ValueError("jobs > 1 runs the reference's own functions: a replaced "
+                         "implementation needs jobs = 1")
     t0 = time.perf_counter()
+    if jobs > 1 and len(obligations) > 1:
+        stream: Iterable[Result] = discharge_all(pre.name, [o.name for o in obligations],
+                                                 jobs)
+    else:
+        stream = (discharge(ob, pre, impl) for ob in obligations)
     results: list[Result] = []
-    for ob in select(list(only) if only else None):
-        r = discharge(ob, pre, impl)
+    for r in stream:
         results.append(r)
         if regress_dir is not None and any(p.status == "counterexample" for p in r.parts):
             write_regression(r, preset, regress_dir)
