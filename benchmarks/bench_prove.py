@@ -13,11 +13,15 @@ instead of the proof run's (spec/09-theorems.md says why the run uses 2).
 worker processes (``sorbet-ref prove --jobs N``) and prints both totals and their
 ratio, measured side by side in this run.
 
-Two runs of ``bench_prove.py`` (preset ``sorbet``) on the project's 2-core machine
-while other work kept the load average at 3.7 to 4.6 printed ``total 19.23s, 0
-failed`` and ``total 25.87s, 0 failed``; ``lin.time_eq_count`` took 2.3 to 2.4 s in
-the runs that printed it (its bit-vector parts go to Z3's ``qfbv`` tactic,
-``conformance.proofs.core._decide``).
+On the project's 2-core machine, with other work keeping the load average at 5.5
+to 6.6, this benchmark (preset ``sorbet``, ``--jobs 2``) printed ``total 14.25s, 0
+failed`` and ``2 worker processes: total 14.89s, 0 failed; one process 14.25s;
+ratio 1.05``; the tree before the range lemma of ``quant.no_overflow``
+(spec/09-theorems.md, "Range lemmas") printed ``total 45.92s, 0 failed`` right
+before it, 24.48 s of it ``quant.no_overflow`` (1.74 s now).  On a busy machine
+workers only contend with the other work, which is why ``sorbet-ref prove``
+defaults to one worker per idle CPU (``conformance.proofs.pool.default_jobs``).
+Bit-vector parts go first to Z3's ``qfbv`` tactic (``conformance.proofs.core._decide``).
 Timings vary with the machine, its load and the Z3 version; they are measurements,
 not guarantees.
 """

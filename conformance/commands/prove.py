@@ -29,7 +29,8 @@ def register(sub: Any) -> None:
     p.add_argument("--no-regressions", action="store_true",
                    help="do not write counterexamples as regression files")
     p.add_argument("--jobs", type=_positive, default=None, metavar="N",
-                   help="worker processes (default: one per CPU; 1 runs in this process)")
+                   help="worker processes (default: one per idle CPU, CPUs less the load "
+                   "average; 1 runs in this process)")
     p.add_argument("--list", action="store_true", help="list the theorem names and exit")
     p.set_defaults(handler=main)
 

@@ -34,11 +34,21 @@ class ProofWorkerError(RuntimeError):
 
 
 def default_jobs() -> int:
-    """Worker processes by default: one per CPU this process may use."""
+    """Worker processes by default: the CPUs this process may use that are idle.
+
+    That is the CPU count less the one-minute load average (rounded), at least 1.  On
+    a busy machine more workers only contend with the other work (measured in
+    benchmarks/bench_prove.py), while one process avoids their start-up.
+    """
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - platforms without affinity
-        return max(1, os.cpu_count() or 1)
+        cpus = os.cpu_count() or 1
+    try:
+        busy = round(os.getloadavg()[0])
+    except (AttributeError, OSError):  # pragma: no cover - no load average
+        busy = 0
+    return max(1, cpus - busy)
 
 
 class _Worker:
