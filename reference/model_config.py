@@ -32,24 +32,24 @@ class ModelConfig:
     num_labels: int
     bits: int = 4
     steps: int = 16
-    h_width: int = 26
-    h_frac: int = 18
+    h_width: int = 28
+    h_frac: int = 20
     r_width: int = 32
-    u_width: int = 26
-    u_frac: int = 18
+    u_width: int = 28
+    u_frac: int = 20
     bspn_group: int = 0
     """Channels per BSPN group; 0 means one group per head (``hidden / heads``)."""
     eps_exp: int = 17
     bspn_wexp_min: int = -16
     bspn_wexp_max: int = 15
-    bspn_bias_width: int = 26
-    bspn_bias_frac: int = 18
+    bspn_bias_width: int = 28
+    bspn_bias_frac: int = 20
     score_width: int = 40
     score_frac: int = 16
     partition_frac: int = 16
     prob_frac: int = 16
     multiplier_bits: int = 20
-    bias_width: int = 32
+    bias_width: int = 40
     cls_width: int = 16
     cls_frac: int = 12
 
