@@ -12,19 +12,22 @@ padded sequences of ``--seq`` tokens (``sorbet-ref compare``'s inputs, seed 0):
   lowest stage agreement of each layer and the first diverging stage
   (``sorbet-ref compare --stages``); with ``--old-formats`` also the same
   checkpoint converted with the earlier formats (8 fractional bits, 16-bit
-  multipliers, ``s8.6`` classifier), with ``--variant`` with other ModelConfig
-  fields;
+  multipliers, ``s8.6`` classifier), with ``--prev-formats`` with the formats of
+  spec generator 1.1.0 (18 fractional bits on the hidden path, 32-bit biases),
+  with ``--variant`` with other ModelConfig fields;
 - the offset treatments inside the float evaluation against the authors' rule:
-  the integer model's rule (``static``) and no offset (``zero``): label agreement,
-  logit correlation and the agreement of layer 0's ``ffn2`` input counts, which
-  isolates the offset decision from every rounding.
+  the integer model's rule (``integer``), the static ``ffn2`` offset with none for
+  the probabilities (``ffn2-only``, the earlier integer rule) and no offset
+  (``zero``): label agreement, logit correlation and the agreement of layer 0's
+  ``ffn2`` input and probability counts, which isolates the offset decision from
+  every rounding.
 
 Targets (issue "fidelity"): label agreement >= 0.97, logit correlation >= 0.95,
 layer-0 agreement >= 0.99 at every stage.  The figures are measurements on
 synthetic checkpoints, printed, never asserted.
 
     .venv/bin/python benchmarks/bench_fidelity.py [--inputs 64] [--seq 32]
-        [--only NAME] [--old-formats] [--variant NAME:FIELD=N,...]
+        [--only NAME] [--old-formats] [--prev-formats] [--variant NAME:FIELD=N,...]
 
 On the project's 2-core machine the full run (64 inputs) takes a few minutes.
 """
@@ -71,9 +74,15 @@ STEPS: dict[str, Calibration] = {
 
 OLD_FORMATS = {"h_width": 16, "h_frac": 8, "r_width": 24, "u_width": 16, "u_frac": 8,
                "bspn_bias_width": 16, "bspn_bias_frac": 8, "score_width": 32,
-               "score_frac": 8, "multiplier_bits": 16, "cls_width": 8, "cls_frac": 6}
+               "score_frac": 8, "multiplier_bits": 16, "cls_width": 8, "cls_frac": 6,
+               "bias_width": 32}
 """The earlier Sorbet-base formats: 8 fractional bits on the hidden path and the scores,
-16-bit multipliers, an ``s8.6`` classifier (spec/10, changelog)."""
+16-bit multipliers, an ``s8.6`` classifier, 32-bit biases (spec/10, changelog)."""
+
+PREV_FORMATS = {"h_width": 26, "h_frac": 18, "u_width": 26, "u_frac": 18,
+                "bspn_bias_width": 26, "bspn_bias_frac": 18, "bias_width": 32}
+"""The Sorbet-base formats of generator 1.1.0: 18 fractional bits on the hidden path
+(``s26.18``), 32-bit biases (spec/10, changelog)."""
 
 
 def _corr(a: np.ndarray, b: np.ndarray) -> float:
@@ -84,24 +93,31 @@ def offset_rows(fm: FloatModel, cfg: ModelConfig, inputs: int, seq: int,
                 seed: int) -> list[str]:
     """Float evaluation with each offset treatment against the authors' rule."""
     rng = np.random.default_rng(seed)
-    logits: dict[str, list[np.ndarray]] = {m: [] for m in ("authors", "static", "zero")}
-    ffn2: dict[str, list[np.ndarray]] = {m: [] for m in logits}
+    modes = ("authors", "integer", "ffn2-only", "zero")
+    logits: dict[str, list[np.ndarray]] = {m: [] for m in modes}
+    ffn2: dict[str, list[np.ndarray]] = {m: [] for m in modes}
+    prob: dict[str, list[np.ndarray]] = {m: [] for m in modes}
     for _ in range(inputs):
         ids, types, mask = random_inputs(rng, cfg.vocab, cfg.type_vocab, seq)
-        for mode in logits:
+        for mode in modes:
             out = forward_float(fm, ids, types, mask, FloatOptions(unsigned_offset=mode),
                                 trace=True)
             logits[mode].append(out.logits)
             ffn2[mode].append(out.trace["layer.0.ffn2.cin"][mask])
+            prob[mode].append(out.trace["layer.0.c_prob"][:, mask][:, :, mask])
     ref = np.array(logits["authors"])
     rows = []
-    for mode in ("static", "zero"):
+
+    def equal(d: dict[str, list[np.ndarray]], mode: str) -> float:
+        return float(np.mean(np.concatenate([(a == b).ravel() for a, b in
+                                             zip(d["authors"], d[mode], strict=True)])))
+
+    for mode in modes[1:]:
         got = np.array(logits[mode])
         labels = float(np.mean(ref.argmax(axis=1) == got.argmax(axis=1)))
-        eq = np.mean(np.concatenate([(a == b).ravel() for a, b in
-                                     zip(ffn2["authors"], ffn2[mode], strict=True)]))
         rows.append(f"    float '{mode}' vs 'authors': labels {labels:.3f}, logit correlation "
-                    f"{_corr(ref, got):.4f}, layer-0 ffn2 input counts equal {eq:.4f}")
+                    f"{_corr(ref, got):.4f}, layer-0 counts equal: ffn2 input "
+                    f"{equal(ffn2, mode):.4f}, probabilities {equal(prob, mode):.4f}")
     return rows
 
 
@@ -130,6 +146,9 @@ def main() -> int:
                     help="run only this shape (repeatable)")
     ap.add_argument("--old-formats", action="store_true",
                     help="also convert with the earlier formats (8 fractional bits)")
+    ap.add_argument("--prev-formats", action="store_true",
+                    help="also convert with the formats of generator 1.1.0 (s26.18, 32-bit "
+                    "biases)")
     ap.add_argument("--variant", action="append", default=[], metavar="NAME:FIELD=N,...",
                     help="also convert with these ModelConfig fields changed, e.g. "
                     "'mult20:multiplier_bits=20,score_width=40' (repeatable)")
@@ -155,6 +174,10 @@ def main() -> int:
             if args.old_formats:
                 old = dataclasses.replace(base, **OLD_FORMATS)
                 print(integer_row("integer (.8)", ck, fm, old, args.inputs, args.seq,
+                                  args.seed))
+            if args.prev_formats:
+                prev = dataclasses.replace(base, **PREV_FORMATS)
+                print(integer_row("integer (.18)", ck, fm, prev, args.inputs, args.seq,
                                   args.seed))
             for name, fields in variants:
                 print(integer_row(f"integer ({name})", ck, fm,

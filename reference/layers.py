@@ -82,18 +82,22 @@ def signed_count_range(cfg: ModelConfig) -> tuple[int, int]:
     return -o, o - 1
 
 
-def quantize_input(x: Matrix, lin: LinearParams, lc: BinaryLinearConfig) -> Matrix:
+def quantize_input(x: Matrix, lin: LinearParams, lc: BinaryLinearConfig,
+                   extra_bias: Sequence[int] | None = None) -> Matrix:
     """A linear layer's input quantizer (spec/06, "Binary linear layer with its quantizers").
 
-    ``cin[t][j] = requant(x[t][j]; in_mult, in_bias[j], in_shift, q_min, q_max) - q_min`` with
-    ``[q_min, q_max] = [-o, o-1]`` for a signed input and ``[0, 2**bits - 1]`` for an unsigned one.
+    ``cin[t][j] = requant(x[t][j]; in_mult, in_bias[j] + E[j], in_shift, q_min, q_max) - q_min``
+    with ``[q_min, q_max] = [-o, o-1]`` for a signed input and ``[0, 2**bits - 1]`` for an
+    unsigned one; ``E = extra_bias`` (the context offset of spec/06, step 6) or 0.
     """
     if lc.signed_input:
         lo, hi = -lc.offset, lc.offset - 1
     else:
         lo, hi = 0, (1 << lc.bits) - 1
+    bias = [b + (extra_bias[j] if extra_bias is not None else 0)
+            for j, b in enumerate(lin.in_bias)]
     return [
-        [requant(v, lin.in_mult, lin.in_bias[j], lin.in_shift, lo, hi) - lo
+        [requant(v, lin.in_mult, bias[j], lin.in_shift, lo, hi) - lo
          for j, v in enumerate(row)]
         for row in x
     ]
@@ -131,16 +135,17 @@ def requant_output(acc: Matrix, lin: LinearParams, lo: int, hi: int) -> Matrix:
 
 
 def linear_layer(
-    x: Matrix, lin: LinearParams, name: str, cfg: ModelConfig, lo: int, hi: int
+    x: Matrix, lin: LinearParams, name: str, cfg: ModelConfig, lo: int, hi: int,
+    extra_bias: Sequence[int] | None = None,
 ) -> tuple[Matrix, Matrix, Matrix]:
     """Quantize, accumulate, requantize: returns ``(cin, acc, out)`` (spec/06, "Binary linear layer
     with its quantizers").
 
     ``out`` is clamped to ``[lo, hi]`` (a count range, the residual format, or ``[0, max]``
-    where the clamp at 0 is the ReLU).
+    where the clamp at 0 is the ReLU); ``extra_bias`` is added to the input quantizer's bias.
     """
     lc = cfg.linear(name)
-    cin = quantize_input(x, lin, lc)
+    cin = quantize_input(x, lin, lc, extra_bias)
     acc = accumulate(cin, sign_bits(lin, lc), lc)
     return cin, acc, requant_output(acc, lin, lo, hi)
 
@@ -217,10 +222,54 @@ def attention_probs(scores: list[Matrix], mask: list[bool], cfg: ModelConfig) ->
     return [[list(ptsoftmax(row, mask, pcfg).out) for row in head] for head in scores]
 
 
-def quantize_probs(probs: list[Matrix], mult: int, shift: int, cfg: ModelConfig) -> list[Matrix]:
-    """``cP = requant(p; prob_mult, 0, prob_shift, 0, 2**bits - 1)``: unsigned counts."""
+def prob_offset(probs: list[Matrix]) -> int:
+    """The layer's probability offset ``pm`` (spec/06, step 4).
+
+    ``P_min`` is the smallest PTsoftmax output of the layer (every head, every query row,
+    padding rows included, every key; a masked key's 0 counts).  ``pm = 0`` when
+    ``P_min = 0``; otherwise ``pm = 2**k`` with ``2**(2k-1) <= P_min**2 < 2**(2k+1)``:
+    ``k = round(log2 P_min)`` decided exactly by
+    :func:`reference.arith.log_nearest_pow2_exp` (no ties for an integer).
+    """
+    p_min = min(p for head in probs for row in head for p in row)
+    if p_min == 0:
+        return 0
+    return 1 << arith.log_nearest_pow2_exp(PY, p_min, p_min.bit_length())
+
+
+def quantize_probs(probs: list[Matrix], mult: int, shift: int, pm: int,
+                   cfg: ModelConfig) -> list[Matrix]:
+    """``cP = requant(p; prob_mult, -pm * prob_mult, prob_shift, 0, 2**bits - 1)`` (spec/06,
+    step 4): unsigned counts of ``p - pm``."""
     hi = (1 << cfg.bits) - 1
-    return [[[requant(p, mult, 0, shift, 0, hi) for p in row] for row in head] for head in probs]
+    bias = -pm * mult
+    return [[[requant(p, mult, bias, shift, 0, hi) for p in row] for row in head]
+            for head in probs]
+
+
+def context_offset_weight(pm: int, prob_mult: int, prob_shift: int, o_in_mult: int) -> int:
+    """``W = round_half_even(pm * prob_mult * o.in_mult / 2**prob_shift)`` (spec/06, step 6).
+
+    The authors add ``pm`` back to every dequantized probability; in the units of the
+    output projection's ``x * M`` that adds ``W`` per unit of value sum.  With ``pm = 2**k``
+    this is ``prob_mult * o.in_mult`` (below ``2**48``) rounded by a shift of
+    ``prob_shift - k``, or shifted left by ``k - prob_shift``.
+    """
+    return arith.shift_round(PY, pm * prob_mult * o_in_mult, prob_shift,
+                             arith.Rounding.HALF_EVEN)
+
+
+def context_offset(cv: Matrix, pm: int, layer: LayerParams, cfg: ModelConfig) -> list[int]:
+    """``E[d] = W * V[d]`` with ``V[d] = sum_u (cv[u][d] - o)`` over every key (spec/06, step 6).
+
+    Zero when ``pm = 0``; when ``pm > 0`` no key is masked (a masked key's probability is 0),
+    so ``V`` sums real keys only.
+    """
+    if pm == 0:
+        return [0] * cfg.hidden
+    o = 1 << (cfg.bits - 1)
+    w = context_offset_weight(pm, layer.prob_mult, layer.prob_shift, layer.o.in_mult)
+    return [w * sum(row[d] - o for row in cv) for d in range(cfg.hidden)]
 
 
 def attention_context(cp: list[Matrix], cv: Matrix, cfg: ModelConfig) -> Matrix:
@@ -290,7 +339,9 @@ def attention_block(
     """Spiking self-attention with output projection, residual and BSPN_1 (spec/06, steps 1-7).
 
     ``h1 = BSPN_1(saturate_r(requant_r(Lin_O(ctx)) + h))`` with ``ctx`` from the
-    Q/K/V projections, scores, PTsoftmax and the unsigned probability counts.
+    Q/K/V projections, scores, PTsoftmax and the unsigned probability counts of
+    ``p - pm`` (:func:`prob_offset`); ``Lin_O``'s input quantizer adds the context offset
+    ``W * V`` (:func:`context_offset`) to its bias.
     Returns ``(h1, trace)``; the trace is empty unless ``trace``.
     """
     hs = check_hidden(h, cfg, "attention: h")
@@ -307,17 +358,19 @@ def attention_block(
             tr[f"cin_{name}"], tr[f"acc_{name}"] = cin, acc
     scores = attention_scores(qkv["q"], qkv["k"], layer.score_mult, cfg)
     probs = attention_probs(scores, m, cfg)
-    cp = quantize_probs(probs, layer.prob_mult, layer.prob_shift, cfg)
+    pm = prob_offset(probs)
+    cp = quantize_probs(probs, layer.prob_mult, layer.prob_shift, pm, cfg)
     ctx = attention_context(cp, qkv["v"], cfg)
+    ctx_off = context_offset(qkv["v"], pm, layer, cfg)
     rf = cfg.r_format
-    cin_o, acc_o, a_o = linear_layer(ctx, layer.o, "o", cfg, rf.min, rf.max)
+    cin_o, acc_o, a_o = linear_layer(ctx, layer.o, "o", cfg, rf.min, rf.max, ctx_off)
     r1 = residual(a_o, hs, cfg)
     h1 = bspn_rows(r1, layer.bspn1, cfg)
     if trace:
         for name in ("q", "k", "v"):
             tr[f"c_{name}"] = qkv[name]
-        tr.update(scores=scores, probs=probs, c_prob=cp, ctx=ctx, cin_o=cin_o, acc_o=acc_o,
-                  a_o=a_o, r1=r1, h1=h1)
+        tr.update(scores=scores, probs=probs, prob_offset=[pm], c_prob=cp, ctx=ctx,
+                  ctx_offset=ctx_off, cin_o=cin_o, acc_o=acc_o, a_o=a_o, r1=r1, h1=h1)
     return h1, tr
 
 

@@ -24,7 +24,8 @@ from reference.model_config import ModelConfig, ModelParams
 
 TRACE_LAYER_NAMES: tuple[str, ...] = (
     "cin_q", "cin_k", "cin_v", "acc_q", "acc_k", "acc_v", "c_q", "c_k", "c_v",
-    "scores", "probs", "c_prob", "ctx", "cin_o", "acc_o", "a_o", "r1", "h1",
+    "scores", "probs", "prob_offset", "c_prob", "ctx", "ctx_offset", "cin_o", "acc_o", "a_o",
+    "r1", "h1",
     "cin_ffn1", "acc_ffn1", "u", "cin_ffn2", "acc_ffn2", "a_ffn2", "r2", "h2",
 )
 """Per-layer trace tensors, in computation order (key ``layer.{i}.{name}``)."""
@@ -46,7 +47,9 @@ def trace_shape(key: str, cfg: ModelConfig, seq: int) -> tuple[int, ...]:
         return (cfg.heads, seq, seq)
     if name in ("acc_ffn1", "u", "cin_ffn2"):
         return (seq, cfg.ffn)
-    if name in ("pooler.cin", "pooler.acc", "pooled"):
+    if name == "prob_offset":
+        return (1,)
+    if name in ("ctx_offset", "pooler.cin", "pooler.acc", "pooled"):
         return (cfg.hidden,)
     if name == "logits":
         return (cfg.num_labels,)

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from reference import arith
+from reference.algebra import PY
 from reference.binary_linear import BinaryLinearConfig
 from reference.bspn import BSPNConfig, BSPNParams
 from reference.errors import ConfigError, ShapeError, SorbetError
@@ -32,24 +34,24 @@ class ModelConfig:
     num_labels: int
     bits: int = 4
     steps: int = 16
-    h_width: int = 26
-    h_frac: int = 18
+    h_width: int = 28
+    h_frac: int = 20
     r_width: int = 32
-    u_width: int = 26
-    u_frac: int = 18
+    u_width: int = 28
+    u_frac: int = 20
     bspn_group: int = 0
     """Channels per BSPN group; 0 means one group per head (``hidden / heads``)."""
     eps_exp: int = 17
     bspn_wexp_min: int = -16
     bspn_wexp_max: int = 15
-    bspn_bias_width: int = 26
-    bspn_bias_frac: int = 18
+    bspn_bias_width: int = 28
+    bspn_bias_frac: int = 20
     score_width: int = 40
     score_frac: int = 16
     partition_frac: int = 16
     prob_frac: int = 16
     multiplier_bits: int = 20
-    bias_width: int = 32
+    bias_width: int = 40
     cls_width: int = 16
     cls_frac: int = 12
 
@@ -155,6 +157,10 @@ class ModelConfig:
         return IntFormat(self.bias_width, True)
 
 
+CTX_OFFSET_LIMIT = 1 << 54
+"""Largest ``|W * V|`` of the context offset (spec/06, "Widths"): with ``|ctx * M| < 2**53``
+and ``|B| < 2**39`` the input quantizer of ``o`` stays below ``2**56``."""
+
 LINEAR_NAMES: tuple[str, ...] = ("q", "k", "v", "o", "ffn1", "ffn2")
 """Binary linear layers of one encoder layer, in order."""
 
@@ -227,7 +233,23 @@ class LayerParams:
         check_int(self.score_mult, f"{where}.score_mult", 1, mmax)
         check_int(self.prob_mult, f"{where}.prob_mult", 1, mmax)
         check_int(self.prob_shift, f"{where}.prob_shift", 0, 62)
+        self.validate_context_offset(cfg, where)
         _prefixed_bspn(self.bspn1, cfg, f"{where}.bspn1")
+
+    def validate_context_offset(self, cfg: ModelConfig, where: str) -> None:
+        """Bound the context offset of spec/06, step 6, so that 64-bit integers hold it.
+
+        With ``pm <= 2**prob_frac``: ``|W * V| <= W_max * max_seq * 2**(bits-1)`` at most
+        :data:`CTX_OFFSET_LIMIT` (spec/06, "Widths"); ConfigError otherwise.
+        """
+        product = (1 << cfg.prob_frac) * self.prob_mult * self.o.in_mult
+        w_max = arith.shift_round(PY, product, self.prob_shift, arith.Rounding.HALF_EVEN)
+        bound = w_max * cfg.max_seq * (1 << (cfg.bits - 1))
+        if bound > CTX_OFFSET_LIMIT:
+            raise ConfigError(
+                f"{where}.prob_shift: the context offset can reach W * V = {bound}, above "
+                f"2**54 (spec/06-layers.md, \"Widths\")"
+            )
 
     def validate_ffn(self, cfg: ModelConfig, where: str) -> None:
         """Check the parameters the feed-forward block uses (ffn1, ffn2, bspn2)."""

@@ -1,4 +1,4 @@
-"""Stage-by-stage comparison and the static unsigned offset (spec/13, 13.5 and 13.9)."""
+"""Stage-by-stage comparison and the integer unsigned offsets (spec/13, 13.5 and 13.9)."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def test_authors_offset_rule() -> None:
     assert authors_offset(0.3) == (-0.25, 0.25)  # log-domain nearest for a positive minimum
 
 
-def test_static_offset_reproduces_the_float_evaluation_exactly(
+def test_integer_offsets_reproduce_the_float_evaluation_exactly(
     wide: tuple[Checkpoint, ModelConfig]
 ) -> None:
     ck, cfg = wide
@@ -49,7 +49,7 @@ def test_static_offset_reproduces_the_float_evaluation_exactly(
     assert [o.name for o in rep.unsigned_offsets] == ["layer.0.ffn2", "layer.1.ffn2"]
     assert all(o.min_move < 0 and o.before > 0 for o in rep.unsigned_offsets)
     fm = load_float_model(ck, cfg)
-    r = compare(fm, mf, 12, 8, 1, "fast", FloatOptions(unsigned_offset="static"), stages=True)
+    r = compare(fm, mf, 12, 8, 1, "fast", FloatOptions(unsigned_offset="integer"), stages=True)
     assert r.stages is not None
     assert r.stages.first_stage() == "none" and r.agreeing == 12
     assert set(r.stages.agreement().values()) == {1.0}

@@ -236,18 +236,18 @@ def _ceil_log2(v: Fraction) -> int:
 
 
 def test_bspn_eps_power_of_two_changes_sorbet_divisors_only_in_a_narrow_band() -> None:
-    """Departure 1: for the Sorbet preset (mean|x| a multiple of 2^-24), eps = 2^-17 and the
+    """Departure 1: for the Sorbet preset (mean|x| a multiple of 2^-26), eps = 2^-17 and the
     authors' 1e-5 give different divisors only when mean|x| lies in (2^k - 1e-5, 2^k - 2^-17]
-    for some k: at most 40 sums below each power of two of the input range, none above."""
+    for some k: at most 160 sums below each power of two of the input range, none above."""
     cfg = PRESETS["sorbet"].bspn
     unit = Fraction(1, cfg.group_size * 2**cfg.in_frac)
-    assert unit == Fraction(1, 2**24)
+    assert unit == Fraction(1, 2**26)
     eps_ours, eps_theirs = Fraction(1, 2**17), Fraction(1, 100000)
     assert round(math.log2(1e-5)) == -17
     s_max = cfg.group_size * 2 ** (cfg.in_width - 1)
     band = math.ceil((eps_theirs - eps_ours) / unit)
-    assert band == 40
-    for p in range(8, s_max.bit_length()):  # every power of two from 2^-14 up
+    assert band == 160
+    for p in range(10, s_max.bit_length()):  # every power of two from 2^-16 up
         edge = Fraction(2) ** p * unit
         differ = []
         for s in range(2**p - 6 * band, min(2**p + 4, s_max + 1)):

@@ -212,8 +212,9 @@ def register(sub: Any) -> None:
                    help="integer tier (default auto: the fast tier)")
     p.add_argument("--unsigned-offset", choices=UNSIGNED_OFFSETS, default=None,
                    help="float model's unsigned-quantizer offset (default: 'authors' with "
-                   "--stages, else the integer model's rule; 'authors' = their batch-minimum "
-                   "rule on a batch of one; see spec/13, 13.9)")
+                   "--stages, else 'integer', the integer model's rule; 'authors' = their "
+                   "batch-minimum rule on a batch of one; 'ffn2-only' = the static ffn2 "
+                   "offset and none for the probabilities; 'zero' = none; spec/13, 13.9)")
     p.add_argument("--json", help="also write the report (with every input) as JSON")
     p.add_argument("--stages", action="store_true",
                    help="also report, per trace tensor, the share of exactly equal counts and "

@@ -25,11 +25,13 @@ checkpoint, so that a converted integer model can be compared with it
 Batch dependence (SORBET.md quirk 1): the authors' unsigned quantizer shifts its
 input by a power of two derived from the minimum over the whole batch
 (:func:`authors_offset`; spec/06, "Departures", 2).  The default
-``unsigned_offset="static"`` is the integer model's rule: the authors' rule at
-``m = min(move)`` for the unsigned-input linear layer (``ffn2``), no offset for the
-probabilities; ``"authors"`` applies their rule to the tensor of the one sample
-being evaluated (a batch of one, padded positions included), which is what their
-code computes for batch size 1; ``"zero"`` uses no offset anywhere.
+``unsigned_offset="integer"`` is the integer model's rule: the authors' rule at
+``m = min(move)`` for the unsigned-input linear layer (``ffn2``) and their rule on
+the sample's own probabilities (spec/06, steps 4 and 6); ``"authors"`` applies
+their rule to the tensor of the one sample being evaluated for both (a batch of
+one, padded positions included), which is what their code computes for batch
+size 1; ``"ffn2-only"`` is the static ``ffn2`` offset with no offset for the
+probabilities (the integer rule of spec 0.1); ``"zero"`` uses no offset anywhere.
 """
 
 from __future__ import annotations
@@ -224,7 +226,7 @@ def load_float_model(ckpt: Checkpoint, cfg: ModelConfig) -> FloatModel:
     )
 
 
-UNSIGNED_OFFSETS: tuple[str, ...] = ("static", "authors", "zero")
+UNSIGNED_OFFSETS: tuple[str, ...] = ("integer", "authors", "ffn2-only", "zero")
 """Treatments of the unsigned quantizers' offset (module docstring); the first is the
 integer model's."""
 
@@ -251,8 +253,9 @@ class FloatOptions:
     """Choices where the authors' float code is ambiguous (module docstring)."""
 
     unsigned_offset: str = UNSIGNED_OFFSETS[0]
-    """``"static"`` (the integer model's rule), ``"authors"`` (batch-min rule, batch of one)
-    or ``"zero"`` (no offset)."""
+    """``"integer"`` (the integer model's rule), ``"authors"`` (batch-min rule, batch of
+    one), ``"ffn2-only"`` (static ``ffn2`` offset, none for the probabilities) or ``"zero"``
+    (no offset)."""
     qkv_input_move: bool = True
     """Add the Q/K/V layers' own input ``move`` (the authors' code does)."""
 
@@ -305,14 +308,16 @@ class _Run:
     def dq_unsigned(self, x: F64, alpha: float, static_min: float | None) -> tuple[F64, F64]:
         """Unsigned quantization: (counts, dequantized value) under the offset option.
 
-        ``authors``: :func:`authors_offset` of ``x.min()`` (a batch of one); ``static``:
-        of ``static_min`` (the layer's smallest move entry; None for the probabilities:
-        no offset); ``zero``: no offset.
+        ``authors``: :func:`authors_offset` of ``x.min()`` (a batch of one); ``integer``:
+        of ``static_min`` (the layer's smallest move entry), or of ``x.min()`` for the
+        probabilities (``static_min`` None); ``ffn2-only``: of ``static_min``, none for the
+        probabilities; ``zero``: no offset.
         """
         top = (1 << self.cfg.bits) - 1
-        if self.opt.unsigned_offset == "authors":
+        mode = self.opt.unsigned_offset
+        if mode == "authors" or (mode == "integer" and static_min is None):
             before, after = authors_offset(float(x.min()))
-        elif self.opt.unsigned_offset == "static" and static_min is not None:
+        elif mode in ("integer", "ffn2-only") and static_min is not None:
             before, after = authors_offset(static_min)
         else:
             before, after = 0.0, 0.0

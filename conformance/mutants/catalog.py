@@ -259,6 +259,18 @@ CATALOG: tuple[Mutant, ...] = (
     _mm("att-ctx-prob-offset", "bias",
         "context subtracts o from the unsigned probability counts, as if signed", ATT,
         MK(ctx_prob_offset=True)),
+    _mm("att-prob-offset-none", "bias",
+        "no probability offset: counts of p instead of p - pm on sequences without padding "
+        "(the rule before the offset)", ATT, MK(prob_offset="none")),
+    _mm("att-prob-offset-per-head", "bias",
+        "probability offset from each head's own minimum instead of the layer's", ATT,
+        MK(prob_offset="per_head")),
+    _mm("att-prob-offset-per-row", "bias",
+        "probability offset from each query row's own minimum instead of the layer's", ATT,
+        MK(prob_offset="per_row")),
+    _mm("att-ctx-offset-dropped", "bias",
+        "the probability offset subtracted before the quantizer, the context offset W * V "
+        "never added to o's input bias", ATT, MK(ctx_offset=False)),
     _mm("res-wrap", "saturation", "residual sum wraps at r_width bits instead of saturating",
         ALL, MK(residual="wrap")),
     _mm("ffn-residual-from-r1", "wiring",

@@ -38,6 +38,8 @@ COMPUTATION: dict[str, tuple[str, ...]] = {
     "layer.attention": ("att-qkv-move-dropped", "att-kv-swapped", "att-score-floor-after-ceil",
                         "att-score-mult-dropped", "att-masked-query-zeroed",
                         "att-prob-half-up", "att-ctx-prob-offset", "bspn-groups-whole-hidden"),
+    "layer.prob_offset": ("att-prob-offset-none", "att-prob-offset-per-head",
+                          "att-prob-offset-per-row", "att-ctx-offset-dropped"),
     "layer.ffn": ("ffn-relu-missing", "res-wrap"),
     "layer.encoder": ("ffn-residual-from-r1",),
     "model.forward": ("pool-last-token", "cls-bias-dropped"),

@@ -27,7 +27,7 @@ from typing import Any
 from conformance.model import draws
 from conformance.operators import layers as mo
 from reference.algebra import PY
-from reference.arith import Rounding
+from reference.arith import Rounding, shift_round
 from reference.binary_linear import linear_count, unpack_signs
 from reference.bspn import BSPNParams, bspn
 from reference.model import TRACE_LAYER_NAMES
@@ -63,6 +63,13 @@ class ModelKnobs:
     """Rounding of the probability requantization (spec: ``half_even``)."""
     ctx_prob_offset: bool = False
     """The context subtracts ``o`` from the (unsigned) probability counts, as if signed."""
+    prob_offset: str = "layer"
+    """The probability offset's minimum (spec/06, step 4): over the whole layer (``layer``);
+    ``none`` (no offset at all, the rule of spec 0.1 before the offset); ``per_head`` (each
+    head its own minimum and offset); ``per_row`` (each query row its own)."""
+    ctx_offset: bool = True
+    """The context offset ``W * V`` joins o's input bias (step 6); False: the before-term
+    only."""
     residual: str = "saturate"
     """``r = sat_r(a + h)`` (``saturate``); ``wrap``: the sum wraps at ``r_width`` bits."""
     ffn_residual_from: str = "h1"
@@ -83,12 +90,15 @@ class ModelKnobs:
 
 
 def _linear(x: Matrix, lin: LinearParams, name: str, cfg: ModelConfig, lo: int, hi: int,
-            in_bias: bool = True) -> tuple[Matrix, Matrix, Matrix]:
-    """Input quantizer, ``linear_count``, output requantization: ``(cin, acc, out)``."""
+            in_bias: bool = True, extra_bias: list[int] | None = None
+            ) -> tuple[Matrix, Matrix, Matrix]:
+    """Input quantizer (its bias plus ``extra_bias``), ``linear_count``, output
+    requantization: ``(cin, acc, out)``."""
     lc = cfg.linear(name)
     qlo, qhi = (-lc.offset, lc.offset - 1) if lc.signed_input else (0, (1 << lc.bits) - 1)
-    cin = [[requantize(PY, v, lin.in_mult, lin.in_bias[j] if in_bias else 0, lin.in_shift,
-                       qlo, qhi) - qlo for j, v in enumerate(row)] for row in x]
+    extra = extra_bias or [0] * lc.in_features
+    cin = [[requantize(PY, v, lin.in_mult, (lin.in_bias[j] if in_bias else 0) + extra[j],
+                       lin.in_shift, qlo, qhi) - qlo for j, v in enumerate(row)] for row in x]
     signs = unpack_signs(lin.signs, lc.out_features, lc.in_features)
     acc = [linear_count(row, signs, lc) for row in cin]
     out = [[requantize(PY, a, lin.out_mult, lin.out_bias[i], lin.out_shift, lo, hi)
@@ -115,6 +125,26 @@ def _bspn(r: Matrix, params: BSPNParams, cfg: ModelConfig, kn: ModelKnobs) -> Ma
     if kn.bspn_whole_hidden:
         bc = replace(bc, group_size=cfg.hidden)
     return [list(bspn(row, params, bc).out) for row in r]
+
+
+def _pm(p_min: int) -> int:
+    """``2**round(log2 p_min)`` decided exactly, or 0 for ``p_min = 0`` (spec/06, step 4)."""
+    if p_min == 0:
+        return 0
+    k = p_min.bit_length() - 1
+    return 1 << (k + 1 if p_min * p_min >= 1 << (2 * k + 1) else k)
+
+
+def _prob_offsets(probs: list[Matrix], kn: ModelKnobs) -> list[list[int]]:
+    """The offset ``pm`` each (head, query row) uses, by the knob ``prob_offset``."""
+    if kn.prob_offset == "none":
+        return [[0] * len(ph) for ph in probs]
+    if kn.prob_offset == "per_row":
+        return [[_pm(min(row)) for row in ph] for ph in probs]
+    if kn.prob_offset == "per_head":
+        return [[_pm(min(p for row in ph for p in row))] * len(ph) for ph in probs]
+    pm = _pm(min(p for ph in probs for row in ph for p in row))
+    return [[pm] * len(ph) for ph in probs]
 
 
 def _score(s: int, mult: int, cfg: ModelConfig, kn: ModelKnobs) -> int:
@@ -147,7 +177,6 @@ def attention_block(h: Matrix, mask: list[bool], layer: LayerParams, cfg: ModelC
     rnd = Rounding(kn.prob_rounding)
     scores: list[Matrix] = []
     probs: list[Matrix] = []
-    cprob: list[Matrix] = []
     for n in range(cfg.heads):
         lo = n * d
         sh: Matrix = []
@@ -163,8 +192,11 @@ def attention_block(h: Matrix, mask: list[bool], layer: LayerParams, cfg: ModelC
                 ph.append(list(ptsoftmax(row, mask, pcfg).out))
         scores.append(sh)
         probs.append(ph)
-        cprob.append([[requantize(PY, p, layer.prob_mult, 0, layer.prob_shift, 0, cmax, rnd)
-                       for p in row] for row in ph])
+    pms = _prob_offsets(probs, kn)
+    layer_pm = _pm(min(p for head in probs for row in head for p in row))
+    cprob = [[[requantize(PY, p, layer.prob_mult, -pms[n][t] * layer.prob_mult,
+                          layer.prob_shift, 0, cmax, rnd) for p in row]
+              for t, row in enumerate(ph)] for n, ph in enumerate(probs)]
     off = o if kn.ctx_prob_offset else 0
     ctx = [[0] * cfg.hidden for _ in range(seq)]
     for n in range(cfg.heads):
@@ -172,12 +204,19 @@ def attention_block(h: Matrix, mask: list[bool], layer: LayerParams, cfg: ModelC
             for i in range(n * d, (n + 1) * d):
                 ctx[t][i] = sum((w - off) * (c["v"][u][i] - o)
                                 for u, w in enumerate(cprob[n][t]))
+    pm_ctx = pms[0][0] if kn.prob_offset in ("layer", "none") else layer_pm
+    w = 0
+    if pm_ctx and kn.ctx_offset:
+        w = shift_round(PY, pm_ctx * layer.prob_mult * layer.o.in_mult, layer.prob_shift,
+                        Rounding.HALF_EVEN)
+    ctx_off = [w * sum(c["v"][u][i] - o for u in range(seq)) for i in range(cfg.hidden)]
     rf = cfg.r_format
-    cin_o, acc_o, a_o = _linear(ctx, layer.o, "o", cfg, rf.min, rf.max)
+    cin_o, acc_o, a_o = _linear(ctx, layer.o, "o", cfg, rf.min, rf.max, extra_bias=ctx_off)
     r1 = _residual(a_o, h, cfg, kn)
     h1 = _bspn(r1, layer.bspn1, cfg, kn)
-    tr.update(c_q=c["q"], c_k=c["k"], c_v=c["v"], scores=scores, probs=probs, c_prob=cprob,
-              ctx=ctx, cin_o=cin_o, acc_o=acc_o, a_o=a_o, r1=r1, h1=h1)
+    tr.update(c_q=c["q"], c_k=c["k"], c_v=c["v"], scores=scores, probs=probs,
+              prob_offset=[pm_ctx], c_prob=cprob, ctx=ctx, ctx_offset=ctx_off, cin_o=cin_o,
+              acc_o=acc_o, a_o=a_o, r1=r1, h1=h1)
     return h1, tr
 
 
@@ -375,7 +414,7 @@ def find_witness(knobs: ModelKnobs, ops: tuple[str, ...],
 
             try:
                 recipe = find(recipe_strategy(cfg), kills, settings=settings(
-                    max_examples=max_examples, derandomize=True, database=None,
+                    max_examples=max_examples, derandomize=True, database=None, deadline=None,
                     suppress_health_check=list(HealthCheck)))
             except NoSuchExample:
                 continue

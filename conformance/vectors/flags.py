@@ -331,6 +331,9 @@ register_analyzer("binary_linear", _binary_linear)
 for _rule, _text in (
     ("layer.attention", "Attention block: Q/K/V counts, scores, PTsoftmax with the mask, "
                         "probability counts, context, output projection, residual, BSPN_1."),
+    ("layer.prob_offset", "Probability offset: P_min over every head, query row and key of "
+                          "the layer; pm = 2^round(log2 P_min), 0 when P_min = 0; counts of "
+                          "p - pm; context offset W * V added to o's input bias."),
     ("layer.ffn", "Feed-forward block: binary linear, ReLU as the clamp at 0, unsigned-input "
                   "binary linear, residual with saturation, BSPN_2."),
     ("layer.encoder", "Encoder layer: the attention block followed by the feed-forward block."),

@@ -160,6 +160,19 @@ def _builder(op: str, name: str, preset: str, cfg: ModelConfig) -> Callable[[], 
             cases.append(case(tie, h, [True] + [False] * (n - 1),
                               "probability count exactly halfway: ties to even",
                               ("rounding_tie",)))
+            cases.append(Case(_inputs(op, cfg, params, h, [True] * n), "every key real: "
+                              "the probability offset pm > 0 and the context offset W * V "
+                              "apply", (), "layer.prob_offset"))
+            cases.append(Case(_inputs(op, cfg, params, ext, [True] * n), "every key real, "
+                              "hidden states at the ends of their format: the heads' smallest "
+                              "probabilities differ, the layer's decides", (),
+                              "layer.prob_offset"))
+            for k in (1, 2):
+                pk = draw_params(cfg, seed + 4000 + k)
+                cases.append(Case(_inputs(op, cfg, pk, draw_h0(cfg, n, seed + 4100 + k),
+                                          [True] * n),
+                                  f"every key real, drawn parameters (draw {k}): probability "
+                                  "and context offsets", (), "layer.prob_offset"))
             odd = ModelParams(tuple(replace(lp, score_mult=min(3, mmax))
                                     for lp in params.layers), params.head)
             cases.append(case(odd, h, [True] * n, "a score multiplier that is not a power of two"))

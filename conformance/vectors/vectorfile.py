@@ -34,7 +34,7 @@ JSON = Any
 FORMAT_VERSION = 1
 """Version of the vector file layout (spec/10-vectors.md, "Header")."""
 
-GENERATOR_VERSION = "1.1.0"
+GENERATOR_VERSION = "1.2.0"
 """Version of the generator: bumped when the same spec yields different vectors."""
 
 HEADER_KEYS = (

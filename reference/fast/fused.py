@@ -204,17 +204,24 @@ def ptsoftmax_fusable(s_bound: int, score_mult: int, score_frac: int, max_len: i
 
 
 def prob_count_table(
-    prob_mult: int, prob_shift: int, out_frac: int, cmax: int, dtype: type[np.generic]
+    prob_mult: int, prob_shift: int, out_frac: int, cmax: int, dtype: type[np.generic],
+    pm: int = 0,
 ) -> npt.NDArray[Any]:
     """Count of each probability: index 0 for ``p = 0``, ``t + 1`` for ``p = 2**t``.
 
-    ``requant(p; prob_mult, 0, prob_shift, 0, cmax)`` by the canonical rule
-    (:func:`reference.quantizer.requantize`), for ``t = 0..out_frac``; every PTsoftmax
-    output is 0 or such a power of two.
+    ``requant(p; prob_mult, -pm * prob_mult, prob_shift, 0, cmax)`` by the canonical rule
+    (:func:`reference.quantizer.requantize`; spec/06, step 4), for ``t = 0..out_frac``;
+    every PTsoftmax output is 0 or such a power of two.
     """
     ps = [0] + [1 << t for t in range(out_frac + 1)]
-    return np.array([requantize(PY, p, prob_mult, 0, prob_shift, 0, cmax) for p in ps],
-                    dtype=dtype)
+    return np.array([requantize(PY, p, prob_mult, -pm * prob_mult, prob_shift, 0, cmax)
+                     for p in ps], dtype=dtype)
+
+
+def prob_index_table(out_frac: int) -> I32:
+    """The identity table ``0 .. out_frac + 1``: :func:`ptsoftmax_counts` with it writes the
+    index of each probability (0 for ``p = 0``, ``t + 1`` for ``p = 2**t``) instead of a count."""
+    return np.arange(out_frac + 2, dtype=np.int32)
 
 
 def term_table(f: int) -> I32:

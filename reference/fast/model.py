@@ -16,7 +16,16 @@ import numpy.typing as npt
 
 from reference.errors import MaskError, RangeError, ShapeError
 from reference.fast.fused import F64, requant_into, row_pool
-from reference.fast.ops import I64, bspn, exact_matmul, matmul_dtype, ptsoftmax, requant
+from reference.fast.ops import (
+    I64,
+    bspn,
+    context_offset,
+    exact_matmul,
+    matmul_dtype,
+    prob_offset,
+    ptsoftmax,
+    requant,
+)
 from reference.fast.params import FastBSPN, FastLayer, FastLinear, FastParams, prepare
 from reference.fast.stages import attention_fused, ffn_fused, layer_fused
 from reference.model import TRACE_LAYER_NAMES
@@ -78,16 +87,19 @@ def check_mask(mask: object, seq: int, name: str = "mask") -> BoolArray:
 def linear(
     x: npt.NDArray[Any], lin: FastLinear, lo: int, hi: int, trace: bool = False,
     out_dtype: type[np.generic] = np.int64, x_bound: int | None = None,
+    extra_bias: I64 | None = None,
 ) -> tuple[I64 | None, I64 | None, npt.NDArray[Any]]:
     """Quantize, accumulate, requantize: ``(cin, acc, out)`` (spec/06, "Binary linear layer").
 
-    ``q = requant(x; M_in, B_in[j], s_in, q_lo, q_hi)``, ``cin = q - q_lo``;
+    ``q = requant(x; M_in, B_in[j] + E[j], s_in, q_lo, q_hi)`` (``E = extra_bias``, the
+    context offset of spec/06 step 6, or 0), ``cin = q - q_lo``;
     ``acc = (cin - o) @ W^T = q @ W^T`` (``q_lo = -o``, or ``0 = o`` unsigned), exact by
     :func:`reference.fast.ops.exact_matmul`; ``out = requant(acc; M_out, B_out[i], s_out,
     lo, hi)`` written as ``out_dtype``.  ``cin`` and ``acc`` are returned (else None)
     only when ``trace``.
     """
-    q = requant(x, lin.in_mult, lin.in_bias, lin.in_shift, lin.q_lo, lin.q_hi,
+    bias = lin.in_bias if extra_bias is None else lin.in_bias + extra_bias
+    q = requant(x, lin.in_mult, bias, lin.in_shift, lin.q_lo, lin.q_hi,
                 dtype=lin.weight_t.dtype.type, x_bound=x_bound)
     acc = exact_matmul(q, lin.weight_t, lin.bound, raw=True)
     out = requant(acc, lin.out_mult, lin.out_bias, lin.out_shift, lo, hi, dtype=out_dtype,
@@ -123,8 +135,11 @@ def attention_block(
     """Spiking self-attention, output projection, residual, BSPN_1 (spec/06, steps 1-7).
 
     Per head ``n``: ``x = score_mult * (cQ - o) @ (cK - o)^T``; ``p = PTsoftmax(x, mask)``
-    over keys; ``cP = requant(p; prob_mult, 0, prob_shift, 0, 2**bits - 1)``;
-    ``ctx = cP @ (cV - o)``.  Then ``a = requant_r(Lin_O(ctx))``, ``h1 = BSPN_1(sat_r(a + h))``.
+    over keys; ``pm`` = :func:`reference.fast.ops.prob_offset`;
+    ``cP = requant(p; prob_mult, -pm * prob_mult, prob_shift, 0, 2**bits - 1)``;
+    ``ctx = cP @ (cV - o)``.  Then ``a = requant_r(Lin_O(ctx))`` with the context offset
+    ``W * V`` added to ``Lin_O``'s input bias (:func:`reference.fast.ops.context_offset`),
+    ``h1 = BSPN_1(sat_r(a + h))``.
     Without a trace a fusable layer runs :func:`reference.fast.stages.attention_fused`
     on ``threads`` threads (default :func:`reference.fast.fused.default_threads`).
     """
@@ -149,17 +164,22 @@ def attention_block(
     s_raw = exact_matmul(qh, kh.transpose(0, 2, 1), s_bound, raw=True)
     scores = np.multiply(s_raw, np.int64(layer.score_mult), dtype=np.int64, casting="unsafe")
     probs = ptsoftmax(scores, mask, cfg.ptsoftmax)
-    cp = requant(probs, layer.prob_mult, 0, layer.prob_shift, 0, cmax,
+    pm = prob_offset(int(probs.min()))
+    cp = requant(probs, layer.prob_mult, -pm * layer.prob_mult, layer.prob_shift, 0, cmax,
                  dtype=matmul_dtype(c_bound))
     ctx = merge_heads(exact_matmul(cp, vh, c_bound, raw=True))
+    ctx_off = context_offset(sq["v"], pm, layer.prob_mult, layer.prob_shift,
+                             layer.o.in_mult)
     rf = cfg.r_format
-    cin_o, acc_o, a_o = linear(ctx, layer.o, rf.min, rf.max, trace, x_bound=c_bound)
+    cin_o, acc_o, a_o = linear(ctx, layer.o, rf.min, rf.max, trace, x_bound=c_bound,
+                               extra_bias=ctx_off)
     r1, h1 = residual_bspn(a_o, h, layer.bspn1, cfg)
     if cin_o is not None:
         for name in ("q", "k", "v"):
             tr[f"c_{name}"] = sq[name].astype(np.int64) + o
-        tr.update(scores=scores, probs=probs, c_prob=cp.astype(np.int64),
-                  ctx=ctx.astype(np.int64), cin_o=cin_o, acc_o=_i64(acc_o), a_o=a_o,
+        tr.update(scores=scores, probs=probs, prob_offset=np.array([pm], dtype=np.int64),
+                  c_prob=cp.astype(np.int64), ctx=ctx.astype(np.int64), ctx_offset=ctx_off,
+                  cin_o=cin_o, acc_o=_i64(acc_o), a_o=a_o,
                   r1=r1, h1=h1)
     return h1, tr
 

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from reference import layers
 from reference.bspn import BSPNConfig
 from reference.errors import OverflowDetected
 from reference.ptsoftmax import PTSoftmaxConfig
@@ -240,4 +241,24 @@ def bspn(x: I64, sign: I64, wexp: I64, bias: I64, cfg: BSPNConfig) -> I64:
     out = np.left_shift(np.int64(1), np.clip(r, 0, cfg.r_max))
     out *= np.sign(n)
     out[r < 0] = 0
+    return out
+
+
+def prob_offset(p_min: int) -> int:
+    """``pm`` from the layer's smallest probability (:func:`reference.layers.prob_offset`)."""
+    return layers.prob_offset([[[p_min]]])
+
+
+def context_offset(v: npt.NDArray[Any], pm: int, prob_mult: int, prob_shift: int,
+                   o_in_mult: int) -> I64:
+    """``W * V[d]``, ``V[d] = sum_u v[u][d]`` with ``v = cV - o`` (spec/06, step 6).
+
+    ``W`` is :func:`reference.layers.context_offset_weight`; the sums and the product are
+    exact in int64 (``|W * V| <= 2**54``, validated per layer).
+    """
+    sums = v.astype(np.int64).sum(axis=0)
+    if pm == 0:
+        return np.zeros_like(sums)
+    w = layers.context_offset_weight(pm, prob_mult, prob_shift, o_in_mult)
+    out: I64 = sums * np.int64(w)
     return out

@@ -21,7 +21,14 @@ from reference.bspn import BSPNParams
 from reference.errors import ConfigError
 from reference.fast import fused
 from reference.fast.ops import F64_EXACT, I64, I64_LIMIT, bspn_exact_bound, matmul_dtype
-from reference.model_config import LINEAR_NAMES, LinearParams, ModelConfig, ModelParams
+from reference.layers import context_offset_weight
+from reference.model_config import (
+    LINEAR_NAMES,
+    LayerParams,
+    LinearParams,
+    ModelConfig,
+    ModelParams,
+)
 
 F64 = npt.NDArray[np.float64]
 """A ``float64`` array."""
@@ -100,6 +107,8 @@ class FastLayer:
     """:func:`reference.fast.fused.term_table` (PTsoftmax terms by ``d``)."""
     fused: bool
     """Whether every bound of :mod:`reference.fast.fused` holds (:func:`fused_problems`)."""
+    ctx_offset_max: int = 0
+    """Largest ``|W * V|`` of the context offset (spec/06, step 6; :func:`ctx_offset_max`)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -159,8 +168,16 @@ def _bspn(p: BSPNParams, cfg: ModelConfig) -> FastBSPN:
     return FastBSPN(sign, wexp, bias, w, b, th)
 
 
+def ctx_offset_max(lp: LayerParams, cfg: ModelConfig) -> int:
+    """``W_max * max_seq * 2**(bits-1)``: the largest ``|W * V|`` (spec/06, "Widths"), with
+    ``W_max`` the weight of :func:`reference.layers.context_offset_weight` at
+    ``pm = 2**prob_frac``."""
+    w_max = context_offset_weight(1 << cfg.prob_frac, lp.prob_mult, lp.prob_shift, lp.o.in_mult)
+    return w_max * cfg.max_seq * (1 << (cfg.bits - 1))
+
+
 def fused_problems(
-    lins: dict[str, FastLinear], score_mult: int, cfg: ModelConfig
+    lins: dict[str, FastLinear], score_mult: int, cfg: ModelConfig, ctx_offset: int = 0
 ) -> list[str]:
     """The bounds of :mod:`reference.fast.fused` that fail for one layer (empty: fusable).
 
@@ -169,7 +186,8 @@ def fused_problems(
     largest input its place can see (:func:`requant_inputs`); PTsoftmax satisfies
     :func:`reference.fast.fused.ptsoftmax_fusable`; BSPN's input and output are exact in
     float64 (it runs fused where :func:`reference.fast.fused.bspn_fusable` holds, on int64
-    otherwise, :func:`reference.fast.stages._residual_bspn`).
+    otherwise, :func:`reference.fast.stages._residual_bspn`).  The input quantizer of ``o``
+    also adds the context offset, at most ``ctx_offset`` (:func:`ctx_offset_max`).
     """
     o = 1 << (cfg.bits - 1)
     s_bound = cfg.head_dim * o * o
@@ -180,7 +198,8 @@ def fused_problems(
     x_in = {"ffn2": cfg.u_format.max, "o": c_bound}
     for name, lin in lins.items():
         x = x_in.get(name, 1 << (cfg.h_width - 1))
-        if not fused.requant_exact(x, lin.in_mult, lin.in_bias_max):
+        extra = ctx_offset if name == "o" else 0
+        if not fused.requant_exact(x, lin.in_mult, lin.in_bias_max + extra):
             problems.append(f"{name} input requantization")
         if not fused.requant_exact(lin.bound, lin.out_mult, lin.out_bias_max):
             problems.append(f"{name} output requantization")
@@ -264,6 +283,7 @@ def prepare(params: ModelParams, cfg: ModelConfig) -> FastParams:
     pc = cfg.ptsoftmax
     for lp in params.layers:
         lin = {name: _linear(p, name, cfg) for name, p in lp.linears().items()}
+        offset_max = ctx_offset_max(lp, cfg)
         layers.append(FastLayer(
             q=lin["q"], k=lin["k"], v=lin["v"], o=lin["o"], ffn1=lin["ffn1"], ffn2=lin["ffn2"],
             score_mult=lp.score_mult, prob_mult=lp.prob_mult, prob_shift=lp.prob_shift,
@@ -271,7 +291,8 @@ def prepare(params: ModelParams, cfg: ModelConfig) -> FastParams:
             prob_counts=fused.prob_count_table(lp.prob_mult, lp.prob_shift, pc.out_frac, cmax,
                                                ctx_dtype),
             terms=fused.term_table(pc.partition_frac),
-            fused=not fused_problems(lin, lp.score_mult, cfg),
+            fused=not fused_problems(lin, lp.score_mult, cfg, offset_max),
+            ctx_offset_max=offset_max,
         ))
     head = params.head
     return FastParams(

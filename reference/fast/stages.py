@@ -22,10 +22,12 @@ from reference.fast.fused import (
     RowPool,
     bspn_fusable,
     bspn_into,
+    prob_count_table,
+    prob_index_table,
     ptsoftmax_counts,
     requant_into,
 )
-from reference.fast.ops import bspn, matmul_dtype
+from reference.fast.ops import bspn, context_offset, matmul_dtype, prob_offset
 from reference.fast.params import FastBSPN, FastLayer, FastLinear
 from reference.model_config import ModelConfig
 
@@ -88,17 +90,35 @@ def attention_fused(
     pool.run(requant_qkv, seq, hidden)
     qh, kh, vh = (x.reshape(seq, heads, d).transpose(1, 0, 2) for x in qkv)
     scores = np.matmul(qh, kh.transpose(0, 2, 1)).reshape(heads * seq, seq)
-    cp = np.empty((heads * seq, seq), c_dt)
+    idx = np.empty((heads * seq, seq), np.int32)
     pc = cfg.ptsoftmax
+    index_table = prob_index_table(pc.out_frac)
 
     def softmax(lo: int, hi: int) -> None:
-        ptsoftmax_counts(cp[lo:hi], scores[lo:hi], mask, layer.score_mult, pc.score_frac,
-                         pc.partition_frac, pc.out_frac, layer.terms, layer.prob_counts)
+        ptsoftmax_counts(idx[lo:hi], scores[lo:hi], mask, layer.score_mult, pc.score_frac,
+                         pc.partition_frac, pc.out_frac, layer.terms, index_table)
 
     pool.run(softmax, heads * seq, seq)
+    # Step 4: every probability is 0 (index 0) or 2**(index - 1), so the layer's smallest is
+    # known from the smallest index, and the counts come from a table of p - pm.
+    i_min = int(idx.min())
+    pm = prob_offset(0 if i_min == 0 else 1 << (i_min - 1))
+    counts = layer.prob_counts if pm == 0 else prob_count_table(
+        layer.prob_mult, layer.prob_shift, pc.out_frac, cmax, c_dt, pm)
+    cp = np.take(counts, idx)
     ctx = np.matmul(cp.reshape(heads, seq, seq), vh).transpose(1, 0, 2).reshape(seq, hidden)
     qo = np.empty((seq, hidden), layer.o.weight_t.dtype)
-    pool.run(lambda lo, hi: _in_quant(qo[lo:hi], ctx[lo:hi], layer.o), seq, hidden)
+    o_bias = layer.o.in_bias_f
+    if pm:  # step 6: the context offset joins o's input bias (exact: fused_problems)
+        total = layer.o.in_bias + context_offset(qkv[2], pm, layer.prob_mult,
+                                                   layer.prob_shift, layer.o.in_mult)
+        o_bias = np.ldexp(total.astype(np.float64), np.int32(-layer.o.in_shift))
+
+    def quant_o(lo: int, hi: int) -> None:
+        requant_into(qo[lo:hi], ctx[lo:hi], layer.o.in_scale, o_bias, layer.o.q_lo,
+                     layer.o.q_hi)
+
+    pool.run(quant_o, seq, hidden)
     acc_o = np.matmul(qo, layer.o.weight_t)
     rf = cfg.r_format
     h1 = np.empty((seq, hidden), np.float64)

@@ -53,7 +53,8 @@ typedef struct {
 /* The per-layer trace tensors of spec/08, "Trace", in computation order. */
 enum {
     T_CIN_Q, T_CIN_K, T_CIN_V, T_ACC_Q, T_ACC_K, T_ACC_V, T_C_Q, T_C_K, T_C_V,
-    T_SCORES, T_PROBS, T_C_PROB, T_CTX, T_CIN_O, T_ACC_O, T_A_O, T_R1, T_H1,
+    T_SCORES, T_PROBS, T_PROB_OFFSET, T_C_PROB, T_CTX, T_CTX_OFFSET, T_CIN_O, T_ACC_O, T_A_O,
+    T_R1, T_H1,
     T_CIN_FFN1, T_ACC_FFN1, T_U, T_CIN_FFN2, T_ACC_FFN2, T_A_FFN2, T_R2, T_H2,
     T_COUNT
 };

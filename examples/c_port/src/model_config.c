@@ -47,15 +47,15 @@ int model_config(const jv *config, const char *op, model_cfg *m, result *res) {
         cfg_int(&c, "type_vocab", 1, 16, 0, &m->type_vocab) ||
         cfg_int(&c, "max_seq", 1, m->max_positions, 0, &m->max_seq) ||
         cfg_int(&c, "num_labels", 1, (int64_t)1 << 10, 0, &m->num_labels) ||
-        cfg_int(&c, "h_width", 4, 32, 26, &m->h_width) ||
-        cfg_int(&c, "h_frac", 0, m->h_width - 2, 18, &m->h_frac) ||
+        cfg_int(&c, "h_width", 4, 32, 28, &m->h_width) ||
+        cfg_int(&c, "h_frac", 0, m->h_width - 2, 20, &m->h_frac) ||
         cfg_int(&c, "r_width", m->h_width, 32, 32, &m->r_width) ||
-        cfg_int(&c, "u_width", 2, 32, 26, &m->u_width) ||
-        cfg_int(&c, "u_frac", 0, m->u_width - 1, 18, &m->u_frac) ||
+        cfg_int(&c, "u_width", 2, 32, 28, &m->u_width) ||
+        cfg_int(&c, "u_frac", 0, m->u_width - 1, 20, &m->u_frac) ||
         cfg_int(&c, "bspn_group", 0, m->hidden, 0, &m->bspn_group) ||
         cfg_int(&c, "score_width", 8, 48, 40, &m->score_width) ||
         cfg_int(&c, "multiplier_bits", 1, 24, 20, &m->multiplier_bits) ||
-        cfg_int(&c, "bias_width", 2, 40, 32, &m->bias_width) ||
+        cfg_int(&c, "bias_width", 2, 40, 40, &m->bias_width) ||
         cfg_int(&c, "cls_width", 2, 16, 16, &m->cls_width) ||
         cfg_int(&c, "cls_frac", 0, 15, 12, &m->cls_frac) ||
         /* PTsoftmax (spec/02): max_len = max_seq, score format s{score_width}.{score_frac} */
@@ -66,8 +66,8 @@ int model_config(const jv *config, const char *op, model_cfg *m, result *res) {
         cfg_int(&c, "eps_exp", 0, 40, 17, &m->eps_exp) ||
         cfg_int(&c, "bspn_wexp_min", -32, 32, -16, &m->bspn_wexp_min) ||
         cfg_int(&c, "bspn_wexp_max", m->bspn_wexp_min, 32, 15, &m->bspn_wexp_max) ||
-        cfg_int(&c, "bspn_bias_width", 2, 32, 26, &m->bspn_bias_width) ||
-        cfg_int(&c, "bspn_bias_frac", 0, 31, 18, &m->bspn_bias_frac) ||
+        cfg_int(&c, "bspn_bias_width", 2, 32, 28, &m->bspn_bias_width) ||
+        cfg_int(&c, "bspn_bias_frac", 0, 31, 20, &m->bspn_bias_frac) ||
         /* spikes (spec/04) */
         cfg_int(&c, "bits", 1, 8, 4, &m->bits) ||
         cfg_int(&c, "steps", 1, 1024, 16, &m->steps)) {

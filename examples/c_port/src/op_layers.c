@@ -250,6 +250,29 @@ static int val_bspn(const model_cfg *m, const bspn_params *bp, const char *where
                : 0;
 }
 
+/* The context offset's bound (spec/06, "Widths"): W_max * max_seq * o <= 2^54, with W_max
+ * = round_half_even(2^prob_frac * prob_mult * o.in_mult / 2^prob_shift); config otherwise.
+ * Decided without overflow: P = prob_mult * o.in_mult < 2^48, and a left shift is taken
+ * only when its result stays below 2^55. */
+static int val_ctx_offset(const model_cfg *m, const layer_params *lp, const char *where,
+                          result *res) {
+    const int64_t limit = (int64_t)1 << 54, prod = lp->prob_mult * lp->o.in_mult;
+    const int64_t per = m->max_seq * m->o, f = m->prob_frac, s = lp->prob_shift;
+    int64_t w;
+    if (f <= s) {
+        w = requant(prod, 1, 0, (int)(s - f), INT64_MIN, INT64_MAX);
+    } else if (prod > (limit >> (f - s))) {
+        w = limit + 1;
+    } else {
+        w = prod << (f - s);
+    }
+    if (w > limit / per) {
+        return reject(res, "config",
+                      "%s.prob_shift: the context offset W * V can exceed 2^54", where);
+    }
+    return 0;
+}
+
 static int val_attention(const model_cfg *m, const layer_params *lp, const char *where,
                          result *res) {
     const size_t H = (size_t)m->hidden;
@@ -261,6 +284,7 @@ static int val_attention(const model_cfg *m, const layer_params *lp, const char 
                    check_const(lp->score_mult, where, "score_mult", 1, mmax, res) ||
                    check_const(lp->prob_mult, where, "prob_mult", 1, mmax, res) ||
                    check_const(lp->prob_shift, where, "prob_shift", 0, 62, res) ||
+                   val_ctx_offset(m, lp, where, res) ||
                    val_bspn(m, &lp->bspn1, where, "bspn1", res)
                ? -1
                : 0;
