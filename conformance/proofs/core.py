@@ -210,9 +210,11 @@ def check_part(part: Part, ctx: z3.Context | None = None) -> PartResult:
     """Premises satisfiable, then claim (with no-overflow) valid under them.
 
     The checks run in ``ctx`` (a new Z3 context when None), never in the context
-    the obligations are built in: Z3's search leaves state in a context that
-    changes the models found later in the process, and witnesses and
-    counterexamples must not depend on what was solved before them.
+    the obligations are built in, which keeps the search state of one obligation's
+    checks out of the others'.  Only the answers of these checks are used; a
+    counterexample is found again from the query's SMT-LIB text
+    (:func:`model_of_text`), so what is reported does not depend on what was
+    solved before it.
 
     With :attr:`Part.bounds` proven, the validity check is first decided generalized
     (:func:`generalize`); only when that does not prove it is the query itself
@@ -298,8 +300,8 @@ def _constant_names(formulas: Sequence[Term]) -> set[str]:
     """Names of the uninterpreted constants in ``formulas``.
 
     A generalized value gets a name outside this set (not ``z3.FreshConst``, whose
-    counter changes the models Z3 finds later in the same process, even in fresh
-    contexts: witnesses would then depend on what ran before).
+    names count up over the whole process, so a check's query would depend on what
+    ran before it).
     """
     names: set[str] = set()
     seen: set[int] = set()
@@ -315,33 +317,67 @@ def _constant_names(formulas: Sequence[Term]) -> set[str]:
     return names
 
 
-def _canonical_counterexample(part: Part) -> dict[str, int | Fraction | bool]:
-    """A counterexample found again in a fresh context (deterministic regression files)."""
-    goal = z3.And(part.claim, *part.no_overflow) if part.no_overflow else part.claim
+WITNESS_SOLVER_PARAMS: tuple[tuple[str, int], ...] = (
+    ("timeout", CHECK_TIMEOUT_MS), ("random_seed", 0), ("threads", 1))
+"""Parameters of the solver that finds witness models and canonical counterexamples,
+set on it so that no global Z3 setting changes them."""
+
+
+def query_text(formulas: Sequence[Term]) -> str:
+    """The SMT-LIB text (declarations and assertions) of the query ``formulas``.
+
+    It is a function of the formulas alone, whatever else was built or solved in
+    their Z3 context.
+    """
+    s = z3.Solver(ctx=formulas[0].ctx)
+    s.add(*formulas)
+    return str(s.sexpr())
+
+
+def model_of_text(text: str, show: Mapping[str, Term]
+                  ) -> tuple[z3.CheckSatResult, dict[str, int | Fraction | bool] | None]:
+    """Decide the SMT-LIB query ``text`` in a new Z3 context; the values of ``show``.
+
+    The solver uses :data:`WITNESS_SOLVER_PARAMS` and sees only the parsed text, so
+    the model depends on the text alone: not on what was solved earlier in the
+    process, on the context the terms were built in, or on global Z3 parameters.
+    ``show``'s terms are read in the model through their constants' names and sorts
+    (a Z3 constant is its name and sort in every context).  The values are None
+    unless the query is satisfiable.
+    """
     ctx = z3.Context()
     s = z3.Solver(ctx=ctx)
-    s.set("timeout", CHECK_TIMEOUT_MS)
-    s.add(*[p.translate(ctx) for p in part.premises])
-    s.add(z3.Not(goal.translate(ctx)))
-    if s.check() != z3.sat:  # pragma: no cover - the same query was just satisfiable
-        raise RuntimeError(f"counterexample of {part.label} not reproducible")
-    return _read(s.model(), {k: t.translate(ctx) for k, t in part.show.items()})
+    for key, val in WITNESS_SOLVER_PARAMS:
+        s.set(key, val)
+    s.add(z3.parse_smt2_string(text, ctx=ctx))
+    r = s.check()
+    if r != z3.sat:
+        return r, None
+    m = s.model()
+    return r, _read(m, {k: t.translate(ctx) for k, t in show.items()})
+
+
+def _canonical_counterexample(part: Part) -> dict[str, int | Fraction | bool]:
+    """A counterexample found again from the query's text (:func:`model_of_text`), so
+    the regression files do not depend on what ran before."""
+    goal = z3.And(part.claim, *part.no_overflow) if part.no_overflow else part.claim
+    r, vals = model_of_text(query_text([*part.premises, z3.Not(goal)]), part.show)
+    if vals is None:  # pragma: no cover - the same query was just satisfiable
+        raise RuntimeError(f"counterexample of {part.label} not reproducible ({r})")
+    return vals
 
 
 def find_witness(w: Witness) -> WitnessResult:
     """Ask Z3 for a model of the premises and the witness condition.
 
-    The query runs in a fresh Z3 context, so the model depends only on the query
-    (boundary vectors are byte-identical on every run).
+    The query goes to a new Z3 context as SMT-LIB text (:func:`model_of_text`), so
+    the model depends only on the query: boundary vectors and printed witnesses are
+    the same whatever ran before in the process (``--only``, ``--jobs``).
     """
-    ctx = z3.Context()
-    s = z3.Solver(ctx=ctx)
-    s.set("timeout", CHECK_TIMEOUT_MS)
-    s.add(*[p.translate(ctx) for p in w.premises])
-    s.add(w.condition.translate(ctx))
-    if s.check() != z3.sat:
-        return WitnessResult(w.what, False, None, "no model: the bound is not reached")
-    vals = _read(s.model(), {k: t.translate(ctx) for k, t in w.show.items()})
+    r, vals = model_of_text(query_text([*w.premises, w.condition]), w.show)
+    if vals is None:
+        why = "the bound is not reached" if r == z3.unsat else f"Z3 answered {r}"
+        return WitnessResult(w.what, False, None, f"no model: {why}")
     text = ", ".join(f"{k}={v}" for k, v in vals.items())
     if w.render is not None:
         text += "; " + w.render(vals)

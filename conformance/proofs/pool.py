@@ -7,7 +7,9 @@ plain JSON results.  A worker takes the next name in registry order whenever it
 finishes one, and results are handed back in registry order, so what is printed
 and written does not depend on the number of workers or on which finished first
 (times aside).  Z3 runs in each worker's own context; witnesses and
-counterexamples are found in fresh contexts anyway (:mod:`conformance.proofs.core`).
+counterexamples are found from their queries' SMT-LIB text in fresh contexts
+(:func:`conformance.proofs.core.model_of_text`), so they do not depend on which
+worker found them or what it solved before.
 """
 
 from __future__ import annotations
