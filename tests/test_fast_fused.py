@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -14,9 +16,9 @@ from test_fast import bspn_case, model_input
 from conformance.model.randmodel import random_model
 from reference import arith, layers, model
 from reference.algebra import PY
-from reference.bspn import BSPNConfig, BSPNParams
+from reference.bspn import BSPNConfig, BSPNParams, divisor_j
 from reference.bspn import bspn as canonical_bspn
-from reference.fast import forward_fast, fused, prepare
+from reference.fast import forward_fast, fused, ops, prepare
 from reference.fast import model as fm
 from reference.fast.params import requant_inputs
 from reference.model_presets import SORBET_BASE, TINY, TINY_ODD
@@ -27,8 +29,8 @@ from reference.quantizer import requantize
 TINY_SORBET_WIDTHS = replace(TINY, **{name: getattr(SORBET_BASE, name) for name in (
     "h_width", "h_frac", "r_width", "u_width", "u_frac", "eps_exp", "bspn_wexp_min",
     "bspn_wexp_max", "bspn_bias_width", "bspn_bias_frac", "bias_width")})
-"""TINY's shapes with Sorbet-base's hidden-path formats: a fused layer whose BSPN is beyond
-the float64 bound of ``bspn_into``, so it runs on int64 inside the fused stages."""
+"""TINY's shapes with Sorbet-base's hidden-path formats: a fused layer whose BSPN sum can
+pass ``2**53``, so ``bspn_into`` checks its rounding (``bspn_sum_exact`` fails)."""
 PRESETS = {"tiny": TINY, "tiny-odd": TINY_ODD, "tiny-sorbet-widths": TINY_SORBET_WIDTHS}
 LONG = replace(TINY, max_positions=64, max_seq=64)
 """TINY with sequences long enough to be split over threads."""
@@ -49,10 +51,11 @@ def test_presets_take_the_paths_the_differential_tests_expect() -> None:
     worst = (1 << SORBET_BASE.multiplier_bits) - 1
     assert fused.ptsoftmax_fusable(SORBET_BASE.head_dim * o * o, worst, pc.score_frac,
                                    pc.max_len, pc.partition_frac, pc.out_frac)
-    # Sorbet-base's BSPN exceeds the float64 bound of bspn_into: the fused layer runs it
-    # on int64 (stages._residual_bspn), which the block tests below check on every preset
-    assert not fused.bspn_fusable(SORBET_BASE.bspn)
-    assert not fused.bspn_fusable(TINY_SORBET_WIDTHS.bspn)
+    # Sorbet-base's BSPN sum can pass 2**53: bspn_into runs with its rounding check, which
+    # the block tests below and test_bspn_into_falls_back_near_sqrt2 exercise
+    for bc in (SORBET_BASE.bspn, TINY_SORBET_WIDTHS.bspn):
+        assert fused.bspn_fusable(bc) and not fused.bspn_sum_exact(bc)
+    assert fused.bspn_sum_exact(TINY.bspn)
     assert all(lay.fused for lay in prepare(random_model(TINY_SORBET_WIDTHS, 3,
                                                          embeddings=False).params,
                                             TINY_SORBET_WIDTHS).layers)
@@ -147,17 +150,75 @@ def test_ptsoftmax_counts_match_canonical(
     assert out.astype(np.int64).tolist() == want
 
 
+def _exact_bspn(p: BSPNParams, cfg: BSPNConfig) -> Callable[[Any], Any]:
+    return lambda x: ops.bspn(x, _arr(p.weight_sign), _arr(p.weight_exp), _arr(p.bias), cfg)
+
+
 @settings(max_examples=300, deadline=None)
 @given(bspn_case())
 def test_bspn_into_matches_canonical(case: tuple[BSPNConfig, list[int], BSPNParams]) -> None:
     cfg, x, p = case
-    if not fused.bspn_fusable(cfg) or (cfg.group_size << cfg.j_max) >= 1 << 62:
+    if (not fused.bspn_fusable(cfg) or (cfg.group_size << cfg.j_max) >= 1 << 62
+            or ops.bspn_exact_bound(cfg) >= ops.I64_LIMIT):
         return
     want = canonical_bspn(x, p, cfg).out
     w, b, th = fused.bspn_tables(_arr(p.weight_sign), _arr(p.weight_exp), _arr(p.bias), cfg)
     out = np.empty((2, cfg.channels), np.float64)
-    fused.bspn_into(out, np.array([x, x], dtype=np.float64), w, b, th, cfg)
+    fused.bspn_into(out, np.array([x, x], dtype=np.float64), w, b, th, cfg, _exact_bspn(p, cfg))
     assert out.astype(np.int64).tolist() == [list(want)] * 2
+
+
+def _near_sqrt2_rows() -> tuple[BSPNConfig, BSPNParams, list[list[int]]]:
+    """BSPN rows whose exact values lie within a few units of ``sqrt(2) * 2**e``, ``e = 56..58``.
+
+    Sorbet-base's BSPN with 32-bit outputs and biases: at its own widths every
+    value whose float sum can round is saturated (``|y| >= 2**24`` when ``j = 48``) or,
+    at ``j = 49``, too close to a multiple of ``2**30`` to reach a threshold.  In each
+    row, group ``k`` (``k = 0..5``) holds 63 inputs at the ``r`` maximum (so ``j = 48``)
+    and one input ``x`` on a channel with ``wexp = wexp_min``, where
+    ``N / 2**e1 = x + beta * 2**29``: ``+-n`` for ``n`` around ``sqrt(2) * 2**(56 + k % 3)``
+    (doubles there are multiples of 8, 16, 32, so some ``n`` round across the
+    threshold), consecutive from row to row, and two rows 256 away.
+    """
+    cfg = replace(SORBET_BASE.bspn, out_width=32, bias_width=32)
+    g = cfg.group_size
+    top = cfg.in_format.max
+    j = divisor_j(PY, (g - 1) * top, cfg)
+    assert j == 48
+    shift = j - cfg.weight_exp_min - cfg.eps_exp - cfg.bias_frac
+    sign = [1] * cfg.channels
+    wexp = [0] * cfg.channels
+    bias = [0] * cfg.channels
+    targets = [math.isqrt(1 << (2 * e + 1)) for e in (56, 57, 58)]  # floor(sqrt(2) * 2**e)
+    for k in range(6):
+        beta = (targets[k % 3] - 64) >> shift
+        wexp[k * g] = cfg.weight_exp_min
+        bias[k * g] = beta if k < 3 else -beta - 1
+    rows = []
+    for step in (-256, *range(-12, 13), 256):
+        row = [0] * cfg.channels
+        for k in range(6):
+            x0 = targets[k % 3] + step - (bias[k * g] << shift) if k < 3 else \
+                (1 << shift) - (targets[k % 3] + step - (bias[(k - 3) * g] << shift))
+            row[k * g:(k + 1) * g] = [x0] + [top] * (g - 1)
+        rows.append(row)
+    return cfg, BSPNParams(tuple(sign), tuple(wexp), tuple(bias)), rows
+
+
+def test_bspn_into_falls_back_near_sqrt2(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows whose float sum rounds next to sqrt(2) * 2**e are recomputed exactly."""
+    cfg, p, rows = _near_sqrt2_rows()
+    want = [list(canonical_bspn(r, p, cfg).out) for r in rows]
+    w, b, th = fused.bspn_tables(_arr(p.weight_sign), _arr(p.weight_exp), _arr(p.bias), cfg)
+    x = np.array(rows, dtype=np.float64)
+    out = np.empty(x.shape, np.float64)
+    redone = fused.bspn_into(out, x, w, b, th, cfg, _exact_bspn(p, cfg))
+    assert out.astype(np.int64).tolist() == want
+    assert 0 < redone < len(rows)
+    # without the check, the float rounding alone gives a wrong power of two on some row
+    monkeypatch.setattr(fused, "bspn_sum_exact", lambda c: True)
+    assert fused.bspn_into(out, x, w, b, th, cfg, _exact_bspn(p, cfg)) == 0
+    assert out.astype(np.int64).tolist() != want
 
 
 def test_log2_rounding_bits_at_every_threshold() -> None:

@@ -264,17 +264,30 @@ def ptsoftmax_counts(
 
 @functools.lru_cache(maxsize=64)
 def bspn_fusable(cfg: BSPNConfig) -> bool:
-    """Bounds of :func:`bspn_into`.
+    """Bounds of :func:`bspn_into`: every value it scales stays a normal float64.
 
-    The exact value ``N`` divided by ``2**min(e1, e2)`` is an integer below
-    ``bspn_exact_bound(cfg) < 2**53``; every power of two scaled in stays in the
-    normal float64 range.
+    The input ``x`` (``in_width <= 32`` bits) and ``beta`` (``bias_width <= 32``) are exact
+    in float64; both terms of ``y`` (:func:`bspn_into`) and ``y`` itself, when not 0,
+    lie between ``2**lowest`` and ``2**highest``, inside float64's normal range, so every
+    power-of-two scaling is exact and the one rounding of the sum is relative.  The
+    size of ``N`` does not enter: where it can pass ``2**53`` (:func:`bspn_sum_exact`
+    fails) :func:`bspn_into` checks its rounding and falls back per row.
     """
-    if bspn_exact_bound(cfg) >= F64_EXACT:
-        return False
     lowest = min(cfg.weight_exp_min + cfg.eps_exp - cfg.j_max, -cfg.bias_frac) + cfg.out_frac
-    highest = cfg.in_width + cfg.weight_exp_max + cfg.eps_exp + cfg.out_frac
-    return lowest > -1000 and highest < 1000
+    highest = max(cfg.in_width + cfg.weight_exp_max + cfg.eps_exp,
+                  cfg.bias_width - cfg.bias_frac) + cfg.out_frac + 1
+    return lowest > -1000 and highest < 1000 and max(cfg.in_width, cfg.bias_width) <= 53
+
+
+@functools.lru_cache(maxsize=64)
+def bspn_sum_exact(cfg: BSPNConfig) -> bool:
+    """Whether the float64 sum of :func:`bspn_into` is always exact.
+
+    True when the exact value divided by ``2**min(e1, e2)`` stays below ``2**53``
+    (:func:`reference.fast.ops.bspn_exact_bound`): the sum is then that integer
+    times a power of two.
+    """
+    return bspn_exact_bound(cfg) < F64_EXACT
 
 
 def bspn_tables(
@@ -293,26 +306,48 @@ def bspn_tables(
     return w.reshape(cfg.groups, g), b.reshape(cfg.groups, g), th
 
 
+_MANT_MASK = np.int64((1 << _MANT) - 1)
+"""The significand field of a double."""
+_NEAR_SQRT2 = np.uint64((1 << _MANT) - 2)
+"""``field - 1`` (unsigned) reaches this iff ``field`` is 0 or all ones, see :func:`bspn_into`."""
+
+
 def bspn_into(
     out: npt.NDArray[Any], x: npt.NDArray[Any], w: F64, b: F64, thresholds: I64,
-    cfg: BSPNConfig,
-) -> None:
+    cfg: BSPNConfig, exact: Callable[[I64], I64],
+) -> int:
     """BSPN of the rows of ``x`` (:func:`reference.bspn.bspn`, spec/03) into ``out``.
 
-    ``x`` and ``out`` are float64.  Per group, ``S = sum |x|`` (integers below
-    ``2**53``), then in int64
-    ``A = S * 2**eps_exp + G * 2**in_frac`` and ``j = #{jj : G * 2**jj < A}``.  The
-    exact value ``N = sign*x*2**e1 + beta*2**e2`` (``e1 = P + wexp + eps_exp - j``,
-    ``e2 = P - bias_frac``) scaled by ``2**(out_frac - P)`` is
-    ``y = x * 2**-j * w + b`` (``w``, ``b`` of :func:`bspn_tables`): each product is
-    exact, and the sum is exact because it is ``N / 2**min(e1, e2)`` (an integer below
-    ``2**53``, :func:`reference.fast.ops.bspn_exact_bound`) times a power of two.
-    The output ``sign(N) * 2**r`` with ``r = round(log2|N|) - P + out_frac =
-    round(log2|y|)`` (log-domain nearest: up iff the significand exceeds ``sqrt(2)``)
-    is formed on the bits of ``y``: adding :data:`ROUND_LOG2_CARRY` carries into the
-    exponent exactly then, and :data:`SIGN_EXP_MASK` clears the significand, giving
-    ``+-2**r`` (0 stays 0).  Saturation clips to ``+-2**r_max``; the flush of
-    ``r < 0`` (``|y'| <= 1/2``) is ``trunc``.
+    ``x`` and ``out`` are float64; ``exact`` is the int64 BSPN of whole rows
+    (:func:`reference.fast.ops.bspn` with the same parameters), run on the rows whose
+    float rounding is ambiguous.  Returns the number of such rows.
+
+    Steps 1-3: per group, ``S = sum |x|`` (integers below ``2**53``), then in int64
+    ``A = S * 2**eps_exp + G * 2**in_frac`` and ``j = #{jj : G * 2**jj < A}``.
+
+    Step 4: the exact value ``N = sign*x*2**e1 + beta*2**e2`` (``e1 = P + wexp +
+    eps_exp - j``, ``e2 = P - bias_frac``) scaled by ``2**(out_frac - P)`` is
+    ``v = x * 2**-j * w + b`` (``w``, ``b`` of :func:`bspn_tables`).  Both products
+    are exact (powers of two, :func:`bspn_fusable`), so the float64 ``y`` is ``v``
+    rounded once to nearest: exact when :func:`bspn_sum_exact` holds, and ``y = 0``
+    iff ``v = 0`` in any case (IEEE 754 addition is 0 only for exactly opposite terms).
+
+    Step 5: the output ``sign(N) * 2**r`` with ``r = round(log2|N|) - P + out_frac =
+    round(log2|v|)`` (log-domain nearest: up iff the significand exceeds
+    ``sqrt(2)``) is formed on the bits of ``y``: adding :data:`ROUND_LOG2_CARRY`
+    carries into the exponent exactly then, and clearing the significand gives
+    ``+-2**r`` (0 stays 0).  Saturation clips to ``+-2**r_max``; the flush of ``r < 0``
+    (``|y| <= 1/2``) is ``trunc``.
+
+    When the sum can round (``|N / 2**min(e1, e2)|`` up to
+    :func:`reference.fast.ops.bspn_exact_bound` ``>= 2**53``, Sorbet-base's widths):
+    ``round(log2 .)`` is monotone and changes only at the irrational points
+    ``sqrt(2) * 2**e``, which no double equals.  If ``round(log2|y|) !=
+    round(log2|v|)``, one such point lies between ``v`` and its nearest double ``y``, so
+    ``y`` is one of the two doubles next to it: significand field ``_SQRT2_BITS - 1``
+    or ``_SQRT2_BITS``, which after the carry leaves a field of all ones or 0.  Any
+    other field proves the power of two exact; rows holding one of those two fields
+    (a double in ``2**51`` near ``sqrt(2)``, rare) are recomputed by ``exact``.
     """
     t = x.shape[0]
     g = cfg.group_size
@@ -328,8 +363,22 @@ def bspn_into(
     y += b
     bits = y.view(np.int64)
     bits += ROUND_LOG2_CARRY
-    bits &= SIGN_EXP_MASK
+    if bspn_sum_exact(cfg):
+        bits &= SIGN_EXP_MASK
+        rows = None
+    else:
+        field = np.bitwise_and(bits, _MANT_MASK)
+        bits ^= field
+        field -= 1
+        near = field.view(np.uint64)
+        rows = near.reshape(t, -1).max(axis=1) >= _NEAR_SQRT2 if near.max() >= _NEAR_SQRT2 \
+            else None
     top = float(1 << cfg.r_max)
     o = out.reshape(t, cfg.groups, g)
     np.clip(y, -top, top, out=o)
     np.trunc(o, out=o)
+    if rows is None:
+        return 0
+    idx = np.flatnonzero(rows)
+    out[idx] = exact(x[idx].astype(np.int64))
+    return int(idx.size)

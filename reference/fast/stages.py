@@ -47,15 +47,17 @@ def _residual_bspn(
 ) -> None:
     """``out = BSPN(saturate_r(a + h))`` on rows (spec/06, step 7); ``a`` is overwritten.
 
-    BSPN runs on the float64 bits (:func:`reference.fast.fused.bspn_into`) where
-    :func:`reference.fast.fused.bspn_fusable` holds, else on int64
-    (:func:`reference.fast.ops.bspn`); ``a`` and ``out`` hold integers below ``2**53``
-    (the ``r`` and ``h`` formats), so the conversions are exact either way.
+    BSPN runs on the float64 bits (:func:`reference.fast.fused.bspn_into`, with the
+    int64 :func:`reference.fast.ops.bspn` for the rows whose rounding it cannot decide)
+    where :func:`reference.fast.fused.bspn_fusable` holds, else on int64; ``a`` and
+    ``out`` hold integers below ``2**53`` (the ``r`` and ``h`` formats), so the
+    conversions are exact either way.
     """
     a += h
     np.clip(a, cfg.r_format.min, cfg.r_format.max, out=a)
     if bspn_fusable(cfg.bspn):
-        bspn_into(out, a, p.w, p.b, p.thresholds, cfg.bspn)
+        bspn_into(out, a, p.w, p.b, p.thresholds, cfg.bspn,
+                  lambda x: bspn(x, p.sign, p.wexp, p.bias, cfg.bspn))
     else:
         out[...] = bspn(a.astype(np.int64), p.sign, p.wexp, p.bias, cfg.bspn)
 
