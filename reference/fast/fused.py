@@ -32,7 +32,7 @@ import numpy.typing as npt
 
 from reference.algebra import PY
 from reference.bspn import BSPNConfig
-from reference.fast.ops import F64_EXACT, I64, bspn_exact_bound, floor_log2
+from reference.fast.ops import F32_EXACT, F64_EXACT, I64, bspn_exact_bound, floor_log2
 from reference.quantizer import requantize
 
 F64 = npt.NDArray[np.float64]
@@ -159,26 +159,61 @@ def requant_exact(x_bound: int, mult: int, bias_max: int) -> bool:
     return x_bound * mult + bias_max < F64_EXACT
 
 
+BIAS_TILE_ROWS = 32
+"""Rows of a bias tile (:func:`bias_tile`)."""
+
+
+def bias_tile(bias: F64) -> F64:
+    """``bias`` (one value per column) repeated on :data:`BIAS_TILE_ROWS` rows.
+
+    numpy adds two arrays of one shape about twice as fast as it broadcasts a row,
+    so :func:`requant_into` adds a tile to each block of rows.
+    """
+    return np.ascontiguousarray(np.broadcast_to(bias, (BIAS_TILE_ROWS, bias.size)))
+
+
+def add_rows(w: F64, bias: F64) -> None:
+    """``w += bias`` in place, for a bias vector or a :func:`bias_tile` (by blocks of rows)."""
+    if bias.ndim == 1 or w.ndim == 1:
+        w += bias
+        return
+    step = bias.shape[0]
+    for lo in range(0, w.shape[0], step):
+        blk = w[lo:lo + step]
+        np.add(blk, bias[:blk.shape[0]], out=blk)
+
+
 def requant_into(
     out: npt.NDArray[Any], x: npt.NDArray[Any], scale: float, bias: F64 | None, lo: int, hi: int
 ) -> None:
     """``out = clamp(round_half_even((x * M + B) / 2**s), lo, hi)`` (spec/04, requantize).
 
-    ``scale = M * 2**-s`` and ``bias = B * 2**-s`` (None when every ``B`` is 0), both
-    exact.  With :func:`requant_exact` for a bound on ``|x|``, ``x * M + B`` is an
-    integer below ``2**53``, so ``x * scale + bias`` is its exact multiple by ``2**-s``
-    and ``np.rint`` gives the canonical integer; every clamped value is exact in
-    ``out``'s dtype (float32 holds the counts, float64 every other value).
+    ``scale = M * 2**-s`` and ``bias = B * 2**-s`` (None when every ``B`` is 0; a vector
+    or a :func:`bias_tile`), both exact.  With :func:`requant_exact` for a bound on
+    ``|x|``, ``x * M + B`` is an integer below ``2**53``, so ``x * scale + bias`` is its
+    exact multiple by ``2**-s`` and ``np.rint`` gives the canonical integer; every
+    clamped value is exact in ``out``'s dtype (float32 holds the counts, float64 every
+    other value).  The work runs in ``out`` when it is float64 (``x`` may be ``out``),
+    else in one float64 temporary: numpy's same-dtype loops are the fast ones, so
+    ``x`` is converted (exactly) once up front.  A float32 ``out`` takes the rounded
+    values before the clamp, which then runs on half the bytes: the conversion is
+    monotone and keeps ``lo`` and ``hi`` (counts, below ``2**24``), so a value beyond
+    one of them stays beyond it and every value between them is exact.
     """
+    w: F64 = out if out.dtype == np.float64 else np.empty(x.shape, np.float64)
     if x.dtype == np.float64:
-        w: F64 = np.multiply(x, scale)
+        np.multiply(x, scale, out=w)
     else:
-        w = x.astype(np.float64)
+        np.copyto(w, x)
         w *= scale
     if bias is not None:
-        w += bias
+        add_rows(w, bias)
     np.rint(w, out=w)
-    np.clip(w, lo, hi, out=out, casting="same_kind")
+    if w is not out:
+        if out.dtype != np.float32 or max(-lo, hi) > F32_EXACT:
+            np.clip(w, lo, hi, out=w)
+        np.copyto(out, w, casting="same_kind")
+    np.clip(out, lo, hi, out=out)
 
 
 # --------------------------------------------------------------------------- PTsoftmax
@@ -217,14 +252,9 @@ def prob_count_table(
                     dtype=dtype)
 
 
-def term_table(f: int) -> I32:
-    """``e(d) = 2**(F - d)`` for ``d = 0..F`` and 0 at ``d = F + 1`` (PTsoftmax step 4)."""
-    return np.array([1 << (f - d) for d in range(f + 1)] + [0], dtype=np.int32)
-
-
 def ptsoftmax_counts(
     out: npt.NDArray[Any], s: npt.NDArray[Any], key_mask: npt.NDArray[np.bool_],
-    score_mult: int, score_frac: int, f: int, out_frac: int, terms: I32, counts: npt.NDArray[Any],
+    score_mult: int, score_frac: int, f: int, out_frac: int, counts: npt.NDArray[Any],
 ) -> None:
     """Probability counts ``requant(PTsoftmax(S * score_mult))`` of rows ``s`` (spec/02, spec/06).
 
@@ -232,7 +262,7 @@ def ptsoftmax_counts(
     keys; ``counts[t + 1]`` is the count of the probability ``2**t`` (``t = 0..out_frac``)
     and ``counts[0]`` that of 0 (:func:`prob_count_table`).  With
     ``n = (-S * score_mult) >> score_frac = -ceil(x / 2**score_frac)`` and
-    ``d = n - min(n) = max(s) - s``, the term is ``e = terms[min(d, F + 1)]``,
+    ``d = n - min(n) = max(s) - s``, the term is ``e = 2**(F - d)``, 0 for ``d > F``,
     ``Z = sum e``, ``K`` its nearest power-of-two exponent (ties up), and
     ``p = (e << out_frac) >> K = 2**t`` with ``t = F + out_frac - K - d`` when
     ``t >= 0``, else 0.  ``K >= F`` (the row maximum's term is ``2**F``), so ``t <= out_frac``;
@@ -240,18 +270,24 @@ def ptsoftmax_counts(
     ``counts[clip(t + 1, 0, out_frac + 1)]``: ``np.take`` with ``mode="clip"`` does the
     clip.  Masked keys (``n = 2**30``) get count 0; a row with no key gets all zeros.
     ``n`` is the floor of the float64 product ``S * (-score_mult * 2**-score_frac)``, exact
-    below ``2**53``, then held in ``int32``: both under :func:`ptsoftmax_fusable`.
+    below ``2**53``, then held in ``int32``: both under :func:`ptsoftmax_fusable`.  The
+    term ``2**F >> d`` is one ``int32`` shift (``F <= 30`` there, as ``2**F < 2**31``):
+    numpy defines a shift by the bit width or more (``npy_rshift``, numpy >= 1.17) as 0
+    for a non-negative operand, which is that term for every ``d >= 0``.
     """
     if not key_mask.any():
         out[...] = counts[0]
         return
-    scaled = np.multiply(s, -score_mult * 2.0 ** -score_frac, dtype=np.float64)
+    scaled = np.empty(s.shape, np.float64)
+    np.copyto(scaled, s)
+    scaled *= -score_mult * 2.0 ** -score_frac
     np.floor(scaled, out=scaled)
     n: I32 = scaled.astype(np.int32)
     if not key_mask.all():
         n[:, ~key_mask] = _MASKED32
     n -= n.min(axis=-1, keepdims=True)
-    z = np.einsum("ij->i", np.take(terms, n, mode="clip")).astype(np.int64)
+    e = np.right_shift(np.int32(1 << f), n)
+    z = np.einsum("ij->i", e).astype(np.int64)
     k = floor_log2(z, below_2_53=True)
     k += (z >> np.maximum(k - 1, 0)) & (k > 0)
     off = (f + out_frac + 1) - k

@@ -53,13 +53,15 @@ class FastLinear:
     in_scale: float
     """``in_mult * 2**-in_shift`` (exact in float64), for :func:`.fused.requant_into`."""
     in_bias_f: F64 | None
-    """``in_bias * 2**-in_shift`` (exact), None when every bias is 0."""
+    """``in_bias * 2**-in_shift`` (exact) as a :func:`.fused.bias_tile`, None when every
+    bias is 0."""
     in_bias_max: int
     """``max |in_bias|``."""
     out_scale: float
     """``out_mult * 2**-out_shift`` (exact)."""
     out_bias_f: F64 | None
-    """``out_bias * 2**-out_shift`` (exact), None when every bias is 0."""
+    """``out_bias * 2**-out_shift`` (exact) as a :func:`.fused.bias_tile`, None when every
+    bias is 0."""
     out_bias_max: int
     """``max |out_bias|``."""
 
@@ -96,8 +98,6 @@ class FastLayer:
     bspn2: FastBSPN
     prob_counts: npt.NDArray[Any]
     """:func:`reference.fast.fused.prob_count_table` in the dtype of the context product."""
-    terms: npt.NDArray[np.int32]
-    """:func:`reference.fast.fused.term_table` (PTsoftmax terms by ``d``)."""
     fused: bool
     """Whether every bound of :mod:`reference.fast.fused` holds (:func:`fused_problems`)."""
 
@@ -149,8 +149,8 @@ def _linear(lin: LinearParams, name: str, cfg: ModelConfig) -> FastLinear:
 
 
 def _scaled(bias: tuple[int, ...], shift: int) -> F64:
-    """``bias * 2**-shift`` (exact: each bias is an integer below ``2**53``)."""
-    return np.ldexp(np.array(bias, dtype=np.float64), np.int32(-shift))
+    """``bias * 2**-shift`` (exact: each bias is an integer below ``2**53``) as a tile."""
+    return fused.bias_tile(np.ldexp(np.array(bias, dtype=np.float64), np.int32(-shift)))
 
 
 def _bspn(p: BSPNParams, cfg: ModelConfig) -> FastBSPN:
@@ -270,7 +270,6 @@ def prepare(params: ModelParams, cfg: ModelConfig) -> FastParams:
             bspn1=_bspn(lp.bspn1, cfg), bspn2=_bspn(lp.bspn2, cfg),
             prob_counts=fused.prob_count_table(lp.prob_mult, lp.prob_shift, pc.out_frac, cmax,
                                                ctx_dtype),
-            terms=fused.term_table(pc.partition_frac),
             fused=not fused_problems(lin, lp.score_mult, cfg),
         ))
     head = params.head
