@@ -88,6 +88,30 @@ def test_untraced_blocks_match_canonical(
     assert g3.tolist() == g2.tolist()
 
 
+@settings(max_examples=20, deadline=None)
+@given(data=st.data(), seed=st.integers(0, 2**32 - 1))
+def test_untraced_blocks_saturate_like_canonical(data: st.DataObject, seed: int) -> None:
+    """O and FFN_2 at the widest multiplier and no shift: FFN_2's requantization and its
+    residual sum can pass the ``r`` bounds, so the fused stages clamp (``out_reach`` too
+    large to skip it) and must still give the canonical integers."""
+    cfg = TINY
+    params = random_model(cfg, seed, embeddings=False).params
+    top = (1 << cfg.multiplier_bits) - 1
+    layer = params.layers[0]
+    layer = replace(layer, o=replace(layer.o, out_mult=top, out_shift=0),
+                    ffn2=replace(layer.ffn2, out_mult=top, out_shift=0))
+    params = replace(params, layers=(layer, *params.layers[1:]))
+    fp = prepare(params, cfg)
+    flayer = fp.layers[0]
+    rf = cfg.r_format
+    assert flayer.fused and flayer.ffn2.out_reach > rf.max
+    h0, mask = data.draw(model_input(cfg))
+    h1, _ = layers.attention_block(h0.tolist(), mask, layer, cfg)
+    h2, _ = layers.ffn_block(h1, layer, cfg)
+    got, _ = fm.encoder_layer(h0, np.array(mask, dtype=np.bool_), flayer, cfg, threads=1)
+    assert got.tolist() == [list(r) for r in h2]
+
+
 @settings(max_examples=6, deadline=None)
 @given(data=st.data(), seed=st.integers(0, 2**32 - 1))
 def test_long_sequences_split_over_threads_and_blocks(data: st.DataObject, seed: int) -> None:
@@ -272,10 +296,15 @@ def test_threads_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
                 "MKL_NUM_THREADS"):
         monkeypatch.delenv(var, raising=False)
     assert fused.default_threads() == 1  # BLAS takes every core by default
-    monkeypatch.setenv("OMP_NUM_THREADS", "4")
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
     assert fused.default_threads() == 2
+    monkeypatch.setenv("OMP_NUM_THREADS", "4")
+    assert fused.default_threads() == 1
     monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
     assert fused.default_threads() == 4
+    monkeypatch.setattr(fused.os, "cpu_count", lambda: 2)
+    assert fused.default_threads() == 1  # one BLAS thread on 2 cores: stages on one
+    monkeypatch.setattr(fused.os, "cpu_count", lambda: 8)
     monkeypatch.setenv("SORBET_REF_THREADS", "3")
     assert fused.default_threads() == 3
     monkeypatch.setenv("SORBET_REF_THREADS", "zero")

@@ -116,11 +116,16 @@ _POOLS: dict[int, RowPool] = {}
 def default_threads() -> int:
     """Threads of the elementwise stages.
 
-    ``SORBET_REF_THREADS`` if set; else the cores BLAS leaves free, at most 4:
-    ``cpu_count // blas_threads``, where ``blas_threads`` is the first of
-    ``OPENBLAS_NUM_THREADS``, ``OMP_NUM_THREADS``, ``MKL_NUM_THREADS`` that is set,
-    else every core (the libraries' default).  An OpenBLAS worker spins on its core
-    for a while after each product, so a stage thread there would compete with it.
+    ``SORBET_REF_THREADS`` if set; else half the cores BLAS leaves free, at least 1
+    and at most 4: ``cpu_count // blas_threads // 2``, where ``blas_threads`` is the
+    first of ``OPENBLAS_NUM_THREADS``, ``OMP_NUM_THREADS``, ``MKL_NUM_THREADS`` that is
+    set, else every core (the libraries' default).  An OpenBLAS worker spins on its
+    core for a while after each product, so a stage thread there would compete with
+    it; and a stage is a few hundred microseconds of short numpy calls, between which
+    the threads pass the GIL and a woken thread may start late.  On a 2-core machine a
+    second stage thread made the layer slower with one BLAS thread as with two
+    (``benchmarks/bench_model.py``, which times one thread beside the default), so it
+    takes two free cores per stage thread.
     """
     env = os.environ.get("SORBET_REF_THREADS", "")
     if env:
@@ -134,7 +139,7 @@ def default_threads() -> int:
         if value.isdigit() and int(value) >= 1:
             blas = int(value)
             break
-    return max(1, min(4, cpus // blas))
+    return max(1, min(4, cpus // blas // 2))
 
 
 def row_pool(threads: int | None = None) -> RowPool:
@@ -184,7 +189,8 @@ def add_rows(w: F64, bias: F64) -> None:
 
 
 def requant_into(
-    out: npt.NDArray[Any], x: npt.NDArray[Any], scale: float, bias: F64 | None, lo: int, hi: int
+    out: npt.NDArray[Any], x: npt.NDArray[Any], scale: float, bias: F64 | None, lo: int, hi: int,
+    reach: int | None = None,
 ) -> None:
     """``out = clamp(round_half_even((x * M + B) / 2**s), lo, hi)`` (spec/04, requantize).
 
@@ -198,7 +204,10 @@ def requant_into(
     ``x`` is converted (exactly) once up front.  A float32 ``out`` takes the rounded
     values before the clamp, which then runs on half the bytes: the conversion is
     monotone and keeps ``lo`` and ``hi`` (counts, below ``2**24``), so a value beyond
-    one of them stays beyond it and every value between them is exact.
+    one of them stays beyond it and every value between them is exact.  ``reach``
+    bounds ``|round((x * M + B) / 2**s)|`` for every ``x`` the caller can pass
+    (:func:`requant_reach`); when ``[-reach, reach]`` lies in ``[lo, hi]`` the clamp
+    changes nothing and is skipped.
     """
     w: F64 = out if out.dtype == np.float64 else np.empty(x.shape, np.float64)
     if x.dtype == np.float64:
@@ -209,11 +218,22 @@ def requant_into(
     if bias is not None:
         add_rows(w, bias)
     np.rint(w, out=w)
+    clamp = reach is None or not lo <= -reach <= reach <= hi
     if w is not out:
-        if out.dtype != np.float32 or max(-lo, hi) > F32_EXACT:
+        if clamp and (out.dtype != np.float32 or max(-lo, hi) > F32_EXACT):
             np.clip(w, lo, hi, out=w)
         np.copyto(out, w, casting="same_kind")
-    np.clip(out, lo, hi, out=out)
+    if clamp:
+        np.clip(out, lo, hi, out=out)
+
+
+def requant_reach(x_bound: int, mult: int, bias_max: int, shift: int) -> int:
+    """A bound on ``|round((x * M + B) / 2**s)|`` for ``|x| <= x_bound``, ``|B| <= bias_max``.
+
+    ``|x * M + B| <= x_bound * M + bias_max``, and rounding to the nearest integer
+    moves a value by at most 1/2, so the ceiling of that bound over ``2**s`` holds.
+    """
+    return -(-(x_bound * mult + bias_max) >> shift)
 
 
 # --------------------------------------------------------------------------- PTsoftmax

@@ -64,6 +64,9 @@ class FastLinear:
     bias is 0."""
     out_bias_max: int
     """``max |out_bias|``."""
+    out_reach: int
+    """Bound on ``|round((acc * out_mult + out_bias) / 2**out_shift)|`` for ``|acc| <= bound``
+    (:func:`.fused.requant_reach`)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -145,6 +148,7 @@ def _linear(lin: LinearParams, name: str, cfg: ModelConfig) -> FastLinear:
         out_scale=lin.out_mult * 2.0**-lin.out_shift,
         out_bias_f=_scaled(lin.out_bias, lin.out_shift) if out_bias_max else None,
         out_bias_max=out_bias_max,
+        out_reach=fused.requant_reach(bound, lin.out_mult, out_bias_max, lin.out_shift),
     )
 
 

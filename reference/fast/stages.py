@@ -38,14 +38,18 @@ def _in_quant(out: npt.NDArray[Any], x: npt.NDArray[Any], lin: FastLinear) -> No
 def _out_quant(
     out: npt.NDArray[Any], acc: npt.NDArray[Any], lin: FastLinear, lo: int, hi: int
 ) -> None:
-    """The output requantization of ``lin`` into ``[lo, hi]``."""
-    requant_into(out, acc, lin.out_scale, lin.out_bias_f, lo, hi)
+    """The output requantization of ``lin`` into ``[lo, hi]`` (no clamp where it cannot bind)."""
+    requant_into(out, acc, lin.out_scale, lin.out_bias_f, lo, hi, lin.out_reach)
 
 
 def _residual_bspn(
-    out: F64, a: F64, h: F64, p: FastBSPN, cfg: ModelConfig
+    out: F64, a: F64, h: F64, p: FastBSPN, cfg: ModelConfig, a_reach: int
 ) -> None:
     """``out = BSPN(saturate_r(a + h))`` on rows (spec/06, step 7); ``a`` is overwritten.
+
+    ``a_reach`` bounds ``|a|`` (:attr:`reference.fast.params.FastLinear.out_reach`); when
+    ``a_reach + 2**(h_width - 1)`` lies within the ``r`` format, so does every sum and
+    the saturation is skipped.
 
     BSPN runs on the float64 bits (:func:`reference.fast.fused.bspn_into`, with the
     int64 :func:`reference.fast.ops.bspn` for the rows whose rounding it cannot decide)
@@ -54,7 +58,10 @@ def _residual_bspn(
     conversions are exact either way.
     """
     a += h
-    np.clip(a, cfg.r_format.min, cfg.r_format.max, out=a)
+    rf = cfg.r_format
+    reach = a_reach + (1 << (cfg.h_width - 1))
+    if not rf.min <= -reach <= reach <= rf.max:
+        np.clip(a, rf.min, rf.max, out=a)
     if bspn_fusable(cfg.bspn):
         bspn_into(out, a, p.w, p.b, p.thresholds, cfg.bspn,
                   lambda x: bspn(x, p.sign, p.wexp, p.bias, cfg.bspn))
@@ -109,7 +116,7 @@ def attention_fused(
     def residual(lo: int, hi: int) -> None:
         a = np.empty((hi - lo, hidden), np.float64)
         _out_quant(a, acc_o[lo:hi], layer.o, rf.min, rf.max)
-        _residual_bspn(h1[lo:hi], a, h[lo:hi], layer.bspn1, cfg)
+        _residual_bspn(h1[lo:hi], a, h[lo:hi], layer.bspn1, cfg, layer.o.out_reach)
         _in_quant(q1[lo:hi], h1[lo:hi], layer.ffn1)
 
     pool.run(residual, seq, hidden)
@@ -138,7 +145,7 @@ def ffn_fused(h1: F64, q1: npt.NDArray[Any], layer: FastLayer, cfg: ModelConfig,
     def residual(lo: int, hi: int) -> None:
         a = np.empty((hi - lo, hidden), np.float64)
         _out_quant(a, acc2[lo:hi], layer.ffn2, rf.min, rf.max)
-        _residual_bspn(h2[lo:hi], a, h1[lo:hi], layer.bspn2, cfg)
+        _residual_bspn(h2[lo:hi], a, h1[lo:hi], layer.bspn2, cfg, layer.ffn2.out_reach)
 
     pool.run(residual, seq, hidden)
     return h2
