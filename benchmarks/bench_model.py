@@ -182,8 +182,9 @@ def main(argv: list[str] | None = None) -> int:
         f"fast, {threads} thread(s)": lambda: encoder_layer(h0, mask, fp.layers[0], cfg,
                                                            threads=threads),
     }
-    if threads != 1:
-        sides["fast, 1 thread"] = lambda: encoder_layer(h0, mask, fp.layers[0], cfg, threads=1)
+    other = 2 if threads == 1 else 1
+    sides[f"fast, {other} thread(s)"] = lambda: encoder_layer(h0, mask, fp.layers[0], cfg,
+                                                             threads=other)
     times, cpu = paired_times(sides, args.repeat)
     t_model = min(paired_times({"m": lambda: forward_fast(h0, mask, fp, cfg, threads=threads)},
                                max(1, args.repeat // 3))[0]["m"])

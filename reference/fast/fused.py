@@ -177,20 +177,22 @@ def bias_tile(bias: F64) -> F64:
     return np.ascontiguousarray(np.broadcast_to(bias, (BIAS_TILE_ROWS, bias.size)))
 
 
-def add_rows(w: F64, bias: F64) -> None:
-    """``w += bias`` in place, for a bias vector or a :func:`bias_tile` (by blocks of rows)."""
-    if bias.ndim == 1 or w.ndim == 1:
-        w += bias
+def add_rows(w: F64, bias: F64, op: np.ufunc = np.add) -> None:
+    """``w = op(w, bias)`` in place, for a bias vector or a :func:`bias_tile` (by blocks of rows).
+
+    A tile has one more axis than a row of ``w``."""
+    if bias.ndim < w.ndim:
+        op(w, bias, out=w)
         return
     step = bias.shape[0]
     for lo in range(0, w.shape[0], step):
         blk = w[lo:lo + step]
-        np.add(blk, bias[:blk.shape[0]], out=blk)
+        op(blk, bias[:blk.shape[0]], out=blk)
 
 
 def requant_into(
     out: npt.NDArray[Any], x: npt.NDArray[Any], scale: float, bias: F64 | None, lo: int, hi: int,
-    reach: int | None = None,
+    reach: int | None = None, scratch: F64 | None = None,
 ) -> None:
     """``out = clamp(round_half_even((x * M + B) / 2**s), lo, hi)`` (spec/04, requantize).
 
@@ -207,9 +209,11 @@ def requant_into(
     one of them stays beyond it and every value between them is exact.  ``reach``
     bounds ``|round((x * M + B) / 2**s)|`` for every ``x`` the caller can pass
     (:func:`requant_reach`); when ``[-reach, reach]`` lies in ``[lo, hi]`` the clamp
-    changes nothing and is skipped.
+    changes nothing and is skipped.  ``scratch``, a float64 array of ``x``'s shape
+    that the caller no longer needs (``x`` itself may be it), replaces the temporary.
     """
-    w: F64 = out if out.dtype == np.float64 else np.empty(x.shape, np.float64)
+    w: F64 = out if out.dtype == np.float64 else (
+        np.empty(x.shape, np.float64) if scratch is None else scratch)
     if x.dtype == np.float64:
         np.multiply(x, scale, out=w)
     else:
@@ -306,7 +310,10 @@ def ptsoftmax_counts(
     if not key_mask.all():
         n[:, ~key_mask] = _MASKED32
     n -= n.min(axis=-1, keepdims=True)
-    e = np.right_shift(np.int32(1 << f), n)
+    # the terms go to out's memory when it has int32's size (out is written last)
+    e: I32 = (out.view(np.int32) if out.dtype.itemsize == 4 and out.flags.c_contiguous
+              else np.empty(n.shape, np.int32))
+    np.right_shift(np.int32(1 << f), n, out=e)
     z = np.einsum("ij->i", e).astype(np.int64)
     k = floor_log2(z, below_2_53=True)
     k += (z >> np.maximum(k - 1, 0)) & (k > 0)
@@ -352,14 +359,15 @@ def bspn_tables(
     """``(w, b, thresholds)`` of :func:`bspn_into` for one set of BSPN parameters.
 
     ``w = sign * 2**(wexp + eps_exp + out_frac)`` and ``b = beta * 2**(out_frac -
-    bias_frac)`` (exact powers of two times small integers), ``thresholds[jj] =
-    G * 2**jj`` for ``jj = 0..j_max``.
+    bias_frac)`` (exact powers of two times small integers) as tiles of
+    :data:`BIAS_TILE_ROWS` rows of ``groups x G``, ``thresholds[jj] = G * 2**jj`` for
+    ``jj = 0..j_max``.
     """
     g = cfg.group_size
     w = np.ldexp(sign.astype(np.float64), (wexp + cfg.eps_exp + cfg.out_frac).astype(np.int32))
     b = np.ldexp(bias.astype(np.float64), np.int32(cfg.out_frac - cfg.bias_frac))
     th = np.array([g << jj for jj in range(cfg.j_max + 1)], dtype=np.int64)
-    return w.reshape(cfg.groups, g), b.reshape(cfg.groups, g), th
+    return bias_tile(w).reshape(-1, cfg.groups, g), bias_tile(b).reshape(-1, cfg.groups, g), th
 
 
 _MANT_MASK = np.int64((1 << _MANT) - 1)
@@ -374,7 +382,8 @@ def bspn_into(
 ) -> int:
     """BSPN of the rows of ``x`` (:func:`reference.bspn.bspn`, spec/03) into ``out``.
 
-    ``x`` and ``out`` are float64; ``exact`` is the int64 BSPN of whole rows
+    ``x`` and ``out`` are float64, ``out`` C-contiguous and apart from ``x`` (the work
+    runs in it); ``exact`` is the int64 BSPN of whole rows
     (:func:`reference.fast.ops.bspn` with the same parameters), run on the rows whose
     float rounding is ambiguous.  Returns the number of such rows.
 
@@ -405,18 +414,21 @@ def bspn_into(
     other field proves the power of two exact; rows holding one of those two fields
     (a double in ``2**51`` near ``sqrt(2)``, rare) are recomputed by ``exact``.
     """
+    if not out.flags.c_contiguous or np.may_share_memory(out, x):
+        raise ValueError("bspn_into: out must be C-contiguous and apart from x")
     t = x.shape[0]
     g = cfg.group_size
     xg = x.reshape(t, cfg.groups, g)
-    s = np.einsum("tgi->tg", np.abs(xg))
-    big_a = s.astype(np.int64)
+    y: F64 = out.reshape(t, cfg.groups, g)
+    np.abs(xg, out=y)
+    big_a = np.einsum("tgi->tg", y).astype(np.int64)
     big_a <<= cfg.eps_exp
     big_a += g << cfg.in_frac
     j = np.searchsorted(thresholds, big_a, side="left").astype(np.int32)
     np.negative(j, out=j)
-    y: F64 = np.multiply(xg, np.ldexp(1.0, j)[:, :, None])
-    y *= w
-    y += b
+    np.multiply(xg, np.ldexp(1.0, j)[:, :, None], out=y)
+    add_rows(y, w, np.multiply)
+    add_rows(y, b)
     bits = y.view(np.int64)
     bits += ROUND_LOG2_CARRY
     if bspn_sum_exact(cfg):
@@ -430,9 +442,8 @@ def bspn_into(
         rows = near.reshape(t, -1).max(axis=1) >= _NEAR_SQRT2 if near.max() >= _NEAR_SQRT2 \
             else None
     top = float(1 << cfg.r_max)
-    o = out.reshape(t, cfg.groups, g)
-    np.clip(y, -top, top, out=o)
-    np.trunc(o, out=o)
+    np.clip(y, -top, top, out=y)
+    np.trunc(y, out=y)
     if rows is None:
         return 0
     idx = np.flatnonzero(rows)

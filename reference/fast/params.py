@@ -77,9 +77,9 @@ class FastBSPN:
     wexp: I64
     bias: I64
     w: F64
-    """``sign * 2**(wexp + eps_exp + out_frac)`` by group (``groups x G``)."""
+    """``sign * 2**(wexp + eps_exp + out_frac)`` by group, a tile of ``groups x G`` rows."""
     b: F64
-    """``bias * 2**(out_frac - bias_frac)`` by group."""
+    """``bias * 2**(out_frac - bias_frac)`` by group, a tile like ``w``."""
     thresholds: I64
     """``G * 2**jj`` for ``jj = 0..j_max``."""
 

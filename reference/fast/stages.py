@@ -30,16 +30,21 @@ from reference.fast.params import FastBSPN, FastLayer, FastLinear
 from reference.model_config import ModelConfig
 
 
-def _in_quant(out: npt.NDArray[Any], x: npt.NDArray[Any], lin: FastLinear) -> None:
-    """The input quantizer of ``lin`` (``q`` in ``[q_lo, q_hi]``, spec/06 "Binary linear layer")."""
-    requant_into(out, x, lin.in_scale, lin.in_bias_f, lin.q_lo, lin.q_hi)
+def _in_quant(
+    out: npt.NDArray[Any], x: npt.NDArray[Any], lin: FastLinear, scratch: F64 | None = None
+) -> None:
+    """The input quantizer of ``lin`` (``q`` in ``[q_lo, q_hi]``, spec/06 "Binary linear layer").
+
+    ``scratch``: float64 space of ``x``'s shape the caller gives up (may be ``x``)."""
+    requant_into(out, x, lin.in_scale, lin.in_bias_f, lin.q_lo, lin.q_hi, scratch=scratch)
 
 
 def _out_quant(
-    out: npt.NDArray[Any], acc: npt.NDArray[Any], lin: FastLinear, lo: int, hi: int
+    out: npt.NDArray[Any], acc: npt.NDArray[Any], lin: FastLinear, lo: int, hi: int,
+    scratch: F64 | None = None,
 ) -> None:
     """The output requantization of ``lin`` into ``[lo, hi]`` (no clamp where it cannot bind)."""
-    requant_into(out, acc, lin.out_scale, lin.out_bias_f, lo, hi, lin.out_reach)
+    requant_into(out, acc, lin.out_scale, lin.out_bias_f, lo, hi, lin.out_reach, scratch)
 
 
 def _residual_bspn(
@@ -83,16 +88,18 @@ def attention_fused(
     qin = [np.empty((seq, hidden), lin.weight_t.dtype) for lin in lins]
 
     def quant_qkv(lo: int, hi: int) -> None:
+        scratch = np.empty((hi - lo, hidden), np.float64)
         for buf, lin in zip(qin, lins, strict=True):
-            _in_quant(buf[lo:hi], h[lo:hi], lin)
+            _in_quant(buf[lo:hi], h[lo:hi], lin, scratch)
 
     pool.run(quant_qkv, seq, hidden)
     accs = [np.matmul(buf, lin.weight_t) for buf, lin in zip(qin, lins, strict=True)]
     qkv = [np.empty((seq, hidden), dt) for dt in (s_dt, s_dt, c_dt)]
 
     def requant_qkv(lo: int, hi: int) -> None:
+        scratch = np.empty((hi - lo, hidden), np.float64)
         for buf, acc, lin in zip(qkv, accs, lins, strict=True):
-            _out_quant(buf[lo:hi], acc[lo:hi], lin, -o, o - 1)
+            _out_quant(buf[lo:hi], acc[lo:hi], lin, -o, o - 1, scratch)
 
     pool.run(requant_qkv, seq, hidden)
     qh, kh, vh = (x.reshape(seq, heads, d).transpose(1, 0, 2) for x in qkv)
@@ -117,7 +124,7 @@ def attention_fused(
         a = np.empty((hi - lo, hidden), np.float64)
         _out_quant(a, acc_o[lo:hi], layer.o, rf.min, rf.max)
         _residual_bspn(h1[lo:hi], a, h[lo:hi], layer.bspn1, cfg, layer.o.out_reach)
-        _in_quant(q1[lo:hi], h1[lo:hi], layer.ffn1)
+        _in_quant(q1[lo:hi], h1[lo:hi], layer.ffn1, a)
 
     pool.run(residual, seq, hidden)
     return h1, q1
@@ -135,7 +142,7 @@ def ffn_fused(h1: F64, q1: npt.NDArray[Any], layer: FastLayer, cfg: ModelConfig,
         # u = requant(acc1) clamped to [0, u_max] stays float64 (integers below 2**53).
         u = np.empty((hi - lo, cfg.ffn), np.float64)
         _out_quant(u, acc1[lo:hi], layer.ffn1, 0, umax)
-        _in_quant(q2[lo:hi], u, layer.ffn2)
+        _in_quant(q2[lo:hi], u, layer.ffn2, u)
 
     pool.run(relu_requant, seq, cfg.ffn)
     acc2 = np.matmul(q2, layer.ffn2.weight_t)
