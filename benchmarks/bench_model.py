@@ -9,8 +9,9 @@ interleaved rounds; it prints the best wall and process CPU time of each, and
 the ratios fast / float32: of the best wall times, the median of the per-round
 wall ratios, and of the best process CPU times (target: within 1.2x).  The fast
 tier runs with ``--threads`` elementwise threads (default:
-``reference.fast.fused.default_threads()``, the cores BLAS leaves free) and, if
-that is not one, once more with one.  It never asserts on time.
+``reference.fast.fused.default_threads()``, half the cores BLAS leaves free) and
+once more with one thread, or with two when the first count is one.  It never
+asserts on time.
 
     .venv/bin/python benchmarks/bench_model.py [--tokens 128] [--repeat 9] [--seed 0]
         [--blas-threads N] [--threads N]

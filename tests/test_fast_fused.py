@@ -55,7 +55,9 @@ def test_presets_take_the_paths_the_differential_tests_expect() -> None:
     # the block tests below and test_bspn_into_falls_back_near_sqrt2 exercise
     for bc in (SORBET_BASE.bspn, TINY_SORBET_WIDTHS.bspn):
         assert fused.bspn_fusable(bc) and not fused.bspn_sum_exact(bc)
+        assert fused.bspn_rounding_j(bc) <= bc.j_max
     assert fused.bspn_sum_exact(TINY.bspn)
+    assert fused.bspn_rounding_j(TINY.bspn) == TINY.bspn.j_max + 1
     assert all(lay.fused for lay in prepare(random_model(TINY_SORBET_WIDTHS, 3,
                                                          embeddings=False).params,
                                             TINY_SORBET_WIDTHS).layers)

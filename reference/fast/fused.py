@@ -353,6 +353,26 @@ def bspn_sum_exact(cfg: BSPNConfig) -> bool:
     return bspn_exact_bound(cfg) < F64_EXACT
 
 
+@functools.lru_cache(maxsize=64)
+def bspn_rounding_j(cfg: BSPNConfig) -> int:
+    """Least divisor exponent ``j`` at which the float64 sum of :func:`bspn_into` can round.
+
+    For one ``j``, :func:`reference.fast.ops.bspn_exact_bound`'s argument bounds the
+    exact value over ``2**min(e1, e2)`` by ``G * 2**max(wexp_max + bias_frac, 0) +
+    2**(bias_width-1)`` (when ``e1 >= e2``) or ``2**(in_width-1) + 2**(bias_width-1) *
+    2**max(j - wexp_min - eps_exp - bias_frac, 0)`` (when ``e1 < e2``); below ``2**53``
+    the sum is exact.  ``j_max + 1`` when no ``j`` reaches it.
+    """
+    xmax = 1 << (cfg.in_width - 1)
+    bmax = 1 << (cfg.bias_width - 1)
+    hi_w = cfg.group_size << max(cfg.weight_exp_max + cfg.bias_frac, 0)
+    for j in range(cfg.j_max + 1):
+        up = j - cfg.weight_exp_min - cfg.eps_exp - cfg.bias_frac
+        if max(hi_w + bmax, xmax + (bmax << max(up, 0))) >= F64_EXACT:
+            return j
+    return cfg.j_max + 1
+
+
 def bspn_tables(
     sign: I64, wexp: I64, bias: I64, cfg: BSPNConfig
 ) -> tuple[F64, F64, I64]:
@@ -412,7 +432,10 @@ def bspn_into(
     ``y`` is one of the two doubles next to it: significand field ``_SQRT2_BITS - 1``
     or ``_SQRT2_BITS``, which after the carry leaves a field of all ones or 0.  Any
     other field proves the power of two exact; rows holding one of those two fields
-    (a double in ``2**51`` near ``sqrt(2)``, rare) are recomputed by ``exact``.
+    (a double in ``2**51`` near ``sqrt(2)``, rare) are recomputed by ``exact``.  The
+    check runs only when some group's ``j`` reaches :func:`bspn_rounding_j` (below it
+    every sum is exact; at Sorbet-base's widths that takes a group of inputs near the
+    ``r`` maximum).
     """
     if not out.flags.c_contiguous or np.may_share_memory(out, x):
         raise ValueError("bspn_into: out must be C-contiguous and apart from x")
@@ -431,7 +454,7 @@ def bspn_into(
     add_rows(y, b)
     bits = y.view(np.int64)
     bits += ROUND_LOG2_CARRY
-    if bspn_sum_exact(cfg):
+    if bspn_sum_exact(cfg) or -int(j.min()) < bspn_rounding_j(cfg):
         bits &= SIGN_EXP_MASK
         rows = None
     else:
