@@ -61,8 +61,8 @@ def test_presets_take_the_paths_the_differential_tests_expect() -> None:
     assert all(lay.fused for lay in prepare(random_model(TINY_SORBET_WIDTHS, 3,
                                                          embeddings=False).params,
                                             TINY_SORBET_WIDTHS).layers)
-    assert prepare(random_model(SORBET_BASE, 3, embeddings=False).params,
-                   SORBET_BASE).layers[0].fused
+    base = prepare(random_model(SORBET_BASE, 3, embeddings=False).params, SORBET_BASE).layers
+    assert all(lay.fused and lay.prob_scale is not None for lay in base)
     bmax = 1 << (SORBET_BASE.bias_width - 1)
     for place, x_bound in requant_inputs(SORBET_BASE).items():
         assert fused.requant_exact(x_bound, worst, bmax), place
@@ -162,6 +162,12 @@ def fusable_ptsm_case(
 @example(case=(PTSoftmaxConfig(max_len=8, score_width=48, score_frac=0, partition_frac=16,
                                out_frac=16), 1, 1, 0, [[0, -16, -17, -31, -32, -33, -64, 5]],
                [True] * 7 + [False]))  # distances 32 and more: an int32 shift of 2**16 is 0
+@example(case=(PTSoftmaxConfig(max_len=8, score_width=48, score_frac=0, partition_frac=4,
+                               out_frac=4), 1, 16, 4, [[0, -1, -2, -3, -4, -5, -6, -40]],
+               [True] * 8))  # prob_mult = 2**prob_shift: p = 0 is coded as 1/2, rounds to 0
+@example(case=(PTSoftmaxConfig(max_len=8, score_width=48, score_frac=0, partition_frac=4,
+                               out_frac=4), 1, 17, 4, [[0, -1, -2, -3, -4, -5, -6, -40]],
+               [True] * 8))  # one above: p = 0 would round to 1, so the counts are looked up
 def test_ptsoftmax_counts_match_canonical(
     case: tuple[PTSoftmaxConfig, int, int, int, list[list[int]], list[bool]],
 ) -> None:
@@ -172,10 +178,14 @@ def test_ptsoftmax_counts_match_canonical(
     want = [[requantize(PY, p, prob_mult, 0, prob_shift, 0, 15)
              for p in canonical_ptsoftmax([v * mult for v in r], mask, cfg).out] for r in rows]
     counts = fused.prob_count_table(prob_mult, prob_shift, cfg.out_frac, 15, np.float32)
-    out = np.empty((len(rows), len(mask)), np.float32)
-    fused.ptsoftmax_counts(out, np.array(rows, dtype=np.float32), np.array(mask, dtype=np.bool_),
-                           mult, cfg.score_frac, cfg.partition_frac, cfg.out_frac, counts)
-    assert out.astype(np.int64).tolist() == want
+    scale = fused.prob_scale(prob_mult, prob_shift, cfg.out_frac, 15)
+    # the computed counts where prob_scale allows them, and the table lookup always
+    for sc in {scale, None}:
+        out = np.empty((len(rows), len(mask)), np.float32)
+        fused.ptsoftmax_counts(out, np.array(rows, dtype=np.float32),
+                               np.array(mask, dtype=np.bool_), mult, cfg.score_frac,
+                               cfg.partition_frac, cfg.out_frac, counts, sc, 15)
+        assert out.astype(np.int64).tolist() == want
 
 
 def _exact_bspn(p: BSPNParams, cfg: BSPNConfig) -> Callable[[Any], Any]:

@@ -276,9 +276,25 @@ def prob_count_table(
                     dtype=dtype)
 
 
+def prob_scale(prob_mult: int, prob_shift: int, out_frac: int, cmax: int) -> float | None:
+    """``prob_mult * 2**-prob_shift``, the factor of :func:`ptsoftmax_counts`' float32 counts.
+
+    None unless its bounds hold: ``prob_mult <= 2**prob_shift`` (so ``p = 0``, coded
+    below as ``2**t`` with ``t < 0``, gives ``rint(<= 1/2) = 0``), ``prob_mult < 2**24``
+    and ``cmax < 2**24`` (exact in float32), ``out_frac + 24 - prob_shift < 127`` and
+    ``prob_shift < 126`` (every ``prob_mult * 2**(t - prob_shift)``, ``t <= out_frac``,
+    stays below float32's largest power of two; the factor itself is normal).
+    """
+    if (prob_mult > 1 << prob_shift or prob_mult >= F32_EXACT or cmax >= F32_EXACT
+            or out_frac + 24 - prob_shift >= 127 or prob_shift >= 126):
+        return None
+    return prob_mult * 2.0 ** -prob_shift
+
+
 def ptsoftmax_counts(
     out: npt.NDArray[Any], s: npt.NDArray[Any], key_mask: npt.NDArray[np.bool_],
     score_mult: int, score_frac: int, f: int, out_frac: int, counts: npt.NDArray[Any],
+    scale: float | None = None, cmax: int = 0,
 ) -> None:
     """Probability counts ``requant(PTsoftmax(S * score_mult))`` of rows ``s`` (spec/02, spec/06).
 
@@ -298,6 +314,15 @@ def ptsoftmax_counts(
     term ``2**F >> d`` is one ``int32`` shift (``F <= 30`` there, as ``2**F < 2**31``):
     numpy defines a shift by the bit width or more (``npy_rshift``, numpy >= 1.17) as 0
     for a non-negative operand, which is that term for every ``d >= 0``.
+
+    With ``scale`` (:func:`prob_scale`, not None) and a C-contiguous float32 ``out``
+    the counts are computed, not looked up: ``2**t`` is built as the float32 whose
+    exponent field is ``clip(t + 127, 0, 254)`` and significand 0 (``+0.0`` for
+    ``t <= -127``; ``t <= out_frac <= 30`` never reaches the top), times ``scale``
+    (``prob_mult * 2**(t - prob_shift)``, exact where not below float32's normal range),
+    then ``clip(rint(.), 0, cmax)``: the canonical ``requant(2**t)`` for ``t >= 0``, and
+    0 for ``p = 0`` (``t < 0``), whose value is at most ``prob_mult * 2**(-1 -
+    prob_shift) <= 1/2`` (or flushed lower), which rounds half to even to 0.
     """
     if not key_mask.any():
         out[...] = counts[0]
@@ -318,6 +343,14 @@ def ptsoftmax_counts(
     k = floor_log2(z, below_2_53=True)
     k += (z >> np.maximum(k - 1, 0)) & (k > 0)
     off = (f + out_frac + 1) - k
+    if scale is not None and out.dtype == np.float32 and out.flags.c_contiguous:
+        np.subtract((off + 126).astype(np.int32)[:, None], n, out=n)  # t + 127
+        np.clip(n, 0, 254, out=n)
+        np.left_shift(n, 23, out=out.view(np.int32))
+        out *= np.float32(scale)
+        np.rint(out, out=out)
+        np.clip(out, 0, cmax, out=out)
+        return
     np.subtract(off.astype(np.int32)[:, None], n, out=n)
     np.take(counts, n, mode="clip", out=out)
 

@@ -101,6 +101,8 @@ class FastLayer:
     bspn2: FastBSPN
     prob_counts: npt.NDArray[Any]
     """:func:`reference.fast.fused.prob_count_table` in the dtype of the context product."""
+    prob_scale: float | None
+    """:func:`reference.fast.fused.prob_scale` (None: counts are looked up in ``prob_counts``)."""
     fused: bool
     """Whether every bound of :mod:`reference.fast.fused` holds (:func:`fused_problems`)."""
 
@@ -274,6 +276,7 @@ def prepare(params: ModelParams, cfg: ModelConfig) -> FastParams:
             bspn1=_bspn(lp.bspn1, cfg), bspn2=_bspn(lp.bspn2, cfg),
             prob_counts=fused.prob_count_table(lp.prob_mult, lp.prob_shift, pc.out_frac, cmax,
                                                ctx_dtype),
+            prob_scale=fused.prob_scale(lp.prob_mult, lp.prob_shift, pc.out_frac, cmax),
             fused=not fused_problems(lin, lp.score_mult, cfg),
         ))
     head = params.head

@@ -109,7 +109,8 @@ def attention_fused(
 
     def softmax(lo: int, hi: int) -> None:
         ptsoftmax_counts(cp[lo:hi], scores[lo:hi], mask, layer.score_mult, pc.score_frac,
-                         pc.partition_frac, pc.out_frac, layer.prob_counts)
+                         pc.partition_frac, pc.out_frac, layer.prob_counts, layer.prob_scale,
+                         cmax)
 
     pool.run(softmax, heads * seq, seq)
     ctx = np.matmul(cp.reshape(heads, seq, seq), vh).transpose(1, 0, 2).reshape(seq, hidden)
