@@ -9,8 +9,9 @@ interleaved rounds; it prints the best wall and process CPU time of each, and
 the ratios fast / float32: of the best wall times, the median of the per-round
 wall ratios, and of the best process CPU times (target: within 1.2x).  The fast
 tier runs with ``--threads`` elementwise threads (default:
-``reference.fast.fused.default_threads()``, the cores BLAS leaves free) and, if
-that is not one, once more with one.  It never asserts on time.
+``reference.fast.fused.default_threads()``, half the cores BLAS leaves free) and
+once more with one thread, or with two when the first count is one.  It never
+asserts on time.
 
     .venv/bin/python benchmarks/bench_model.py [--tokens 128] [--repeat 9] [--seed 0]
         [--blas-threads N] [--threads N]
@@ -24,13 +25,18 @@ the fast tier more CPU time than the float32 layer, since more of its work
 lies between products.
 
 Three runs each of ``--blas-threads 1`` and ``--blas-threads 2`` on the project's
-2-core machine while other work kept the load average at 4.1 to 4.8 printed, for
-``--blas-threads 1`` (elementwise stages on two threads by default): best 1.18x to
-1.19x, median of rounds 1.14x to 1.21x, process CPU 1.18x to 1.19x, and with one
-elementwise thread 1.13x to 1.15x, 1.11x to 1.16x and 1.13x to 1.16x; for
-``--blas-threads 2`` (one elementwise thread by default): best 1.04x to 1.22x,
-median 1.03x to 1.29x, process CPU 1.05x to 1.21x.  Timings vary with the machine
-and its load; they are measurements, not guarantees.
+2-core machine while it was idle (load average 0.15 to 0.63) printed, for
+``--blas-threads 1`` (one elementwise thread by default): best 1.09x to 1.12x,
+median of rounds 1.10x to 1.12x, process CPU 1.09x to 1.12x (0.29 s per forward),
+and with two elementwise threads 1.17x to 1.18x, 1.18x to 1.24x and 1.25x to 1.26x;
+for ``--blas-threads 2`` (one elementwise thread by default): best 1.18x to 1.21x,
+median 1.18x to 1.29x, process CPU 1.09x to 1.23x (0.17 s per forward), and with
+two elementwise threads 1.27x to 1.29x, 1.27x to 1.33x and 1.29x to 1.46x.  Three
+runs of ``--blas-threads 1`` while other work kept the load average at 2.6 to 4.0
+printed best 1.10x each time (process CPU 1.09x to 1.10x); ``--blas-threads 2``
+runs at that load vary from 0.5x to 1.9x, as the other work takes the second
+core from either side.  Timings vary with the machine and its load; they are
+measurements, not guarantees.
 """
 
 from __future__ import annotations
@@ -182,8 +188,9 @@ def main(argv: list[str] | None = None) -> int:
         f"fast, {threads} thread(s)": lambda: encoder_layer(h0, mask, fp.layers[0], cfg,
                                                            threads=threads),
     }
-    if threads != 1:
-        sides["fast, 1 thread"] = lambda: encoder_layer(h0, mask, fp.layers[0], cfg, threads=1)
+    other = 2 if threads == 1 else 1
+    sides[f"fast, {other} thread(s)"] = lambda: encoder_layer(h0, mask, fp.layers[0], cfg,
+                                                             threads=other)
     times, cpu = paired_times(sides, args.repeat)
     t_model = min(paired_times({"m": lambda: forward_fast(h0, mask, fp, cfg, threads=threads)},
                                max(1, args.repeat // 3))[0]["m"])

@@ -60,15 +60,20 @@ class FastLinear:
     in_scale: float
     """``in_mult * 2**-in_shift`` (exact in float64), for :func:`.fused.requant_into`."""
     in_bias_f: F64 | None
-    """``in_bias * 2**-in_shift`` (exact), None when every bias is 0."""
+    """``in_bias * 2**-in_shift`` (exact) as a :func:`.fused.bias_tile`, None when every
+    bias is 0."""
     in_bias_max: int
     """``max |in_bias|``."""
     out_scale: float
     """``out_mult * 2**-out_shift`` (exact)."""
     out_bias_f: F64 | None
-    """``out_bias * 2**-out_shift`` (exact), None when every bias is 0."""
+    """``out_bias * 2**-out_shift`` (exact) as a :func:`.fused.bias_tile`, None when every
+    bias is 0."""
     out_bias_max: int
     """``max |out_bias|``."""
+    out_reach: int
+    """Bound on ``|round((acc * out_mult + out_bias) / 2**out_shift)|`` for ``|acc| <= bound``
+    (:func:`.fused.requant_reach`)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -79,9 +84,9 @@ class FastBSPN:
     wexp: I64
     bias: I64
     w: F64
-    """``sign * 2**(wexp + eps_exp + out_frac)`` by group (``groups x G``)."""
+    """``sign * 2**(wexp + eps_exp + out_frac)`` by group, a tile of ``groups x G`` rows."""
     b: F64
-    """``bias * 2**(out_frac - bias_frac)`` by group."""
+    """``bias * 2**(out_frac - bias_frac)`` by group, a tile like ``w``."""
     thresholds: I64
     """``G * 2**jj`` for ``jj = 0..j_max``."""
 
@@ -103,8 +108,8 @@ class FastLayer:
     bspn2: FastBSPN
     prob_counts: npt.NDArray[Any]
     """:func:`reference.fast.fused.prob_count_table` in the dtype of the context product."""
-    terms: npt.NDArray[np.int32]
-    """:func:`reference.fast.fused.term_table` (PTsoftmax terms by ``d``)."""
+    prob_scale: float | None
+    """:func:`reference.fast.fused.prob_scale` (None: counts are looked up in ``prob_counts``)."""
     fused: bool
     """Whether every bound of :mod:`reference.fast.fused` holds (:func:`fused_problems`)."""
     ctx_offset_max: int = 0
@@ -154,12 +159,13 @@ def _linear(lin: LinearParams, name: str, cfg: ModelConfig) -> FastLinear:
         out_scale=lin.out_mult * 2.0**-lin.out_shift,
         out_bias_f=_scaled(lin.out_bias, lin.out_shift) if out_bias_max else None,
         out_bias_max=out_bias_max,
+        out_reach=fused.requant_reach(bound, lin.out_mult, out_bias_max, lin.out_shift),
     )
 
 
 def _scaled(bias: tuple[int, ...], shift: int) -> F64:
-    """``bias * 2**-shift`` (exact: each bias is an integer below ``2**53``)."""
-    return np.ldexp(np.array(bias, dtype=np.float64), np.int32(-shift))
+    """``bias * 2**-shift`` (exact: each bias is an integer below ``2**53``) as a tile."""
+    return fused.bias_tile(np.ldexp(np.array(bias, dtype=np.float64), np.int32(-shift)))
 
 
 def _bspn(p: BSPNParams, cfg: ModelConfig) -> FastBSPN:
@@ -290,7 +296,7 @@ def prepare(params: ModelParams, cfg: ModelConfig) -> FastParams:
             bspn1=_bspn(lp.bspn1, cfg), bspn2=_bspn(lp.bspn2, cfg),
             prob_counts=fused.prob_count_table(lp.prob_mult, lp.prob_shift, pc.out_frac, cmax,
                                                ctx_dtype),
-            terms=fused.term_table(pc.partition_frac),
+            prob_scale=fused.prob_scale(lp.prob_mult, lp.prob_shift, pc.out_frac, cmax),
             fused=not fused_problems(lin, lp.score_mult, cfg, offset_max),
             ctx_offset_max=offset_max,
         ))
