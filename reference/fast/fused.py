@@ -277,12 +277,6 @@ def prob_count_table(
                      for p in ps], dtype=dtype)
 
 
-def prob_index_table(out_frac: int) -> I32:
-    """The identity table ``0 .. out_frac + 1``: :func:`ptsoftmax_counts` with it writes the
-    index of each probability (0 for ``p = 0``, ``t + 1`` for ``p = 2**t``) instead of a count."""
-    return np.arange(out_frac + 2, dtype=np.int32)
-
-
 def prob_scale(prob_mult: int, prob_shift: int, out_frac: int, cmax: int) -> float | None:
     """``prob_mult * 2**-prob_shift``, the factor of :func:`ptsoftmax_counts`' float32 counts.
 
@@ -300,7 +294,7 @@ def prob_scale(prob_mult: int, prob_shift: int, out_frac: int, cmax: int) -> flo
 
 def ptsoftmax_counts(
     out: npt.NDArray[Any], s: npt.NDArray[Any], key_mask: npt.NDArray[np.bool_],
-    score_mult: int, score_frac: int, f: int, out_frac: int, counts: npt.NDArray[Any],
+    score_mult: int, score_frac: int, f: int, out_frac: int, counts: npt.NDArray[Any] | None,
     scale: float | None = None, cmax: int = 0,
 ) -> None:
     """Probability counts ``requant(PTsoftmax(S * score_mult))`` of rows ``s`` (spec/02, spec/06).
@@ -330,9 +324,13 @@ def ptsoftmax_counts(
     then ``clip(rint(.), 0, cmax)``: the canonical ``requant(2**t)`` for ``t >= 0``, and
     0 for ``p = 0`` (``t < 0``), whose value is at most ``prob_mult * 2**(-1 -
     prob_shift) <= 1/2`` (or flushed lower), which rounds half to even to 0.
+
+    With ``counts`` None an ``int32`` ``out`` receives each probability's table index
+    ``clip(t + 1, 0, out_frac + 1)`` instead (0 for ``p = 0``), for a caller that needs
+    the smallest probability before any count (spec/06, step 4).
     """
     if not key_mask.any():
-        out[...] = counts[0]
+        out[...] = 0 if counts is None else counts[0]
         return
     scaled = np.empty(s.shape, np.float64)
     np.copyto(scaled, s)
@@ -350,6 +348,10 @@ def ptsoftmax_counts(
     k = floor_log2(z, below_2_53=True)
     k += (z >> np.maximum(k - 1, 0)) & (k > 0)
     off = (f + out_frac + 1) - k
+    if counts is None:
+        np.subtract(off.astype(np.int32)[:, None], n, out=out)
+        np.clip(out, 0, out_frac + 1, out=out)
+        return
     if scale is not None and out.dtype == np.float32 and out.flags.c_contiguous:
         np.subtract((off + 126).astype(np.int32)[:, None], n, out=n)  # t + 127
         np.clip(n, 0, 254, out=n)

@@ -20,10 +20,10 @@ import numpy.typing as npt
 from reference.fast.fused import (
     F64,
     RowPool,
+    bias_tile,
     bspn_fusable,
     bspn_into,
     prob_count_table,
-    prob_index_table,
     ptsoftmax_counts,
     requant_into,
 )
@@ -121,11 +121,10 @@ def attention_fused(
         pool.run(softmax, heads * seq, seq)
     else:
         idx = np.empty((heads * seq, seq), np.int32)
-        index_table = prob_index_table(pc.out_frac)
 
         def softmax_index(lo: int, hi: int) -> None:
             ptsoftmax_counts(idx[lo:hi], scores[lo:hi], mask, layer.score_mult, pc.score_frac,
-                             pc.partition_frac, pc.out_frac, index_table)
+                             pc.partition_frac, pc.out_frac, None)
 
         pool.run(softmax_index, heads * seq, seq)
         # Step 4: every probability is 0 (index 0) or 2**(index - 1), so the layer's
@@ -142,7 +141,7 @@ def attention_fused(
     if pm:  # step 6: the context offset joins o's input bias (exact: fused_problems)
         total = layer.o.in_bias + context_offset(qkv[2], pm, layer.prob_mult,
                                                    layer.prob_shift, layer.o.in_mult)
-        o_bias = np.ldexp(total.astype(np.float64), np.int32(-layer.o.in_shift))
+        o_bias = bias_tile(np.ldexp(total.astype(np.float64), np.int32(-layer.o.in_shift)))
 
     def quant_o(lo: int, hi: int) -> None:
         requant_into(qo[lo:hi], ctx[lo:hi], layer.o.in_scale, o_bias, layer.o.q_lo,
