@@ -25,18 +25,16 @@ the fast tier more CPU time than the float32 layer, since more of its work
 lies between products.
 
 Three runs each of ``--blas-threads 1`` and ``--blas-threads 2`` on the project's
-2-core machine while it was idle (load average 0.15 to 0.63) printed, for
-``--blas-threads 1`` (one elementwise thread by default): best 1.09x to 1.12x,
-median of rounds 1.10x to 1.12x, process CPU 1.09x to 1.12x (0.29 s per forward),
-and with two elementwise threads 1.17x to 1.18x, 1.18x to 1.24x and 1.25x to 1.26x;
-for ``--blas-threads 2`` (one elementwise thread by default): best 1.18x to 1.21x,
-median 1.18x to 1.29x, process CPU 1.09x to 1.23x (0.17 s per forward), and with
-two elementwise threads 1.27x to 1.29x, 1.27x to 1.33x and 1.29x to 1.46x.  Three
-runs of ``--blas-threads 1`` while other work kept the load average at 2.6 to 4.0
-printed best 1.10x each time (process CPU 1.09x to 1.10x); ``--blas-threads 2``
-runs at that load vary from 0.5x to 1.9x, as the other work takes the second
-core from either side.  Timings vary with the machine and its load; they are
-measurements, not guarantees.
+2-core machine while it was idle (load average 0.84 to 1.03; inputs without
+padding, so every layer takes the probability offset of spec/06, step 4) printed,
+for ``--blas-threads 1`` (one elementwise thread by default): best 1.11x to 1.13x,
+median of rounds 1.11x to 1.13x, process CPU 1.11x to 1.13x (0.29 to 0.30 s per
+forward), and with two elementwise threads 1.20x to 1.26x; for ``--blas-threads 2``
+(one elementwise thread by default): best 1.18x to 1.20x, median 1.19x, process
+CPU 1.12x to 1.19x (0.17 to 0.18 s per forward), and with two elementwise threads
+1.28x.  Under other work, ``--blas-threads 2`` figures swing widely, as the other
+work takes the second core from either side.  Timings vary with the machine and
+its load; they are measurements, not guarantees.
 """
 
 from __future__ import annotations
