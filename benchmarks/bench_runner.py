@@ -10,8 +10,8 @@ reference in process (ReferenceBackend), through the subprocess protocol
 ``python:MODULE:ATTR`` backends (its start-up included), and prints vectors/s
 for each. Figures only; nothing is asserted.
 
-One run on the project's idle 2-core machine over the 2809 committed vectors (5618
-calls): 478.2 vectors/s in process, 572.2 vectors/s over JSON lines, 376.2 vectors/s
+One run on the project's idle 2-core machine over the 2821 committed vectors (5642
+calls): 438.7 vectors/s in process, 526.7 vectors/s over JSON lines, 381.0 vectors/s
 in the Python worker. Timings vary
 with the machine and its load from run to run; they are measurements, not
 guarantees; the ratios of one run are the figures to compare.
