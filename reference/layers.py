@@ -23,7 +23,13 @@ from reference.binary_linear import BinaryLinearConfig, dot_count, unpack_signs
 from reference.bspn import BSPNParams, bspn
 from reference.errors import MaskError, OverflowDetected, ShapeError
 from reference.formats import IntFormat, check_length, check_sequence
-from reference.model_config import HeadParams, LayerParams, LinearParams, ModelConfig
+from reference.model_config import (
+    HeadParams,
+    LayerParams,
+    LinearParams,
+    ModelConfig,
+    context_offset_weight,
+)
 from reference.ptsoftmax import ptsoftmax
 from reference.quantizer import requantize
 from reference.spikes import if_run
@@ -245,18 +251,6 @@ def quantize_probs(probs: list[Matrix], mult: int, shift: int, pm: int,
     bias = -pm * mult
     return [[[requant(p, mult, bias, shift, 0, hi) for p in row] for row in head]
             for head in probs]
-
-
-def context_offset_weight(pm: int, prob_mult: int, prob_shift: int, o_in_mult: int) -> int:
-    """``W = round_half_even(pm * prob_mult * o.in_mult / 2**prob_shift)`` (spec/06, step 6).
-
-    The authors add ``pm`` back to every dequantized probability; in the units of the
-    output projection's ``x * M`` that adds ``W`` per unit of value sum.  With ``pm = 2**k``
-    this is ``prob_mult * o.in_mult`` (below ``2**48``) rounded by a shift of
-    ``prob_shift - k``, or shifted left by ``k - prob_shift``.
-    """
-    return arith.shift_round(PY, pm * prob_mult * o_in_mult, prob_shift,
-                             arith.Rounding.HALF_EVEN)
 
 
 def context_offset(cv: Matrix, pm: int, layer: LayerParams, cfg: ModelConfig) -> list[int]:

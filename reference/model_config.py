@@ -17,6 +17,7 @@ from reference.bspn import BSPNConfig, BSPNParams
 from reference.errors import ConfigError, ShapeError, SorbetError
 from reference.formats import IntFormat, check_int, check_length
 from reference.ptsoftmax import PTSoftmaxConfig
+from reference.quantizer import QuantizerConfig
 
 
 @dataclass(frozen=True)
@@ -156,10 +157,26 @@ class ModelConfig:
         """Format of every requantization bias ``B``."""
         return IntFormat(self.bias_width, True)
 
+    @property
+    def requant(self) -> QuantizerConfig:
+        """The declared widths of a signed requantization of the model: inputs of
+        :data:`REQUANT_IN_WIDTH` bits, ``multiplier_bits``, ``bias_width`` (spec/06, "Widths";
+        the widths theorems quant.no_overflow and quant.context_offset are proven at)."""
+        return QuantizerConfig(self.bits, True, REQUANT_IN_WIDTH, self.multiplier_bits,
+                               self.bias_width)
 
-CTX_OFFSET_LIMIT = 1 << 54
-"""Largest ``|W * V|`` of the context offset (spec/06, "Widths"): with ``|ctx * M| < 2**53``
-and ``|B| < 2**39`` the input quantizer of ``o`` stays below ``2**56``."""
+    @property
+    def ctx_offset_limit(self) -> int:
+        """Largest ``|E|`` of the context offset: the headroom ``2**(product_width-1) -
+        (2**31 * (2**multiplier_bits - 1) + 2**(bias_width-1))`` of :attr:`requant`
+        (:attr:`reference.quantizer.QuantizerConfig.extra_bias_limit`; theorem
+        quant.context_offset)."""
+        return self.requant.extra_bias_limit
+
+
+REQUANT_IN_WIDTH = 32
+"""Input width of every requantization of the model: ``h``, ``r``, ``u`` (at most 32 bits),
+``ctx`` (below ``2**29``), probabilities (at most ``2**30``), accumulators (below ``2**24``)."""
 
 LINEAR_NAMES: tuple[str, ...] = ("q", "k", "v", "o", "ffn1", "ffn2")
 """Binary linear layers of one encoder layer, in order."""
@@ -237,25 +254,54 @@ class LayerParams:
         _prefixed_bspn(self.bspn1, cfg, f"{where}.bspn1")
 
     def validate_context_offset(self, cfg: ModelConfig, where: str) -> None:
-        """Bound the context offset of spec/06, step 6, so that 64-bit integers hold it.
+        """Bound the context offset of spec/06, step 6, by the headroom of ``o``'s quantizer.
 
-        With ``pm <= 2**prob_frac``: ``|W * V| <= W_max * max_seq * 2**(bits-1)`` at most
-        :data:`CTX_OFFSET_LIMIT` (spec/06, "Widths"); ConfigError otherwise.
+        ``W_max`` is the largest ``W`` of :func:`context_offset_weights` (every ``pm`` the
+        rule of step 4 can produce); ``|E| = |W * V| <= W_max * max_seq * 2**(bits-1)`` must be
+        at most :attr:`ModelConfig.ctx_offset_limit`, so that ``x*M + B + E`` stays inside
+        the product width (theorem quant.context_offset; spec/06, "Widths"); ConfigError
+        otherwise.
         """
-        product = (1 << cfg.prob_frac) * self.prob_mult * self.o.in_mult
-        w_max = arith.shift_round(PY, product, self.prob_shift, arith.Rounding.HALF_EVEN)
-        bound = w_max * cfg.max_seq * (1 << (cfg.bits - 1))
-        if bound > CTX_OFFSET_LIMIT:
+        bound = self.context_offset_bound(cfg)
+        limit = cfg.ctx_offset_limit
+        if bound > limit:
             raise ConfigError(
                 f"{where}.prob_shift: the context offset can reach W * V = {bound}, above "
-                f"2**54 (spec/06-layers.md, \"Widths\")"
+                f"the headroom {limit} of o's input quantizer (spec/06-layers.md, \"Widths\")"
             )
+
+    def context_offset_bound(self, cfg: ModelConfig) -> int:
+        """``W_max * max_seq * 2**(bits-1)``: the largest ``|E| = |W * V|`` (spec/06, "Widths"),
+        ``W_max`` the largest of :func:`context_offset_weights`."""
+        w_max = max(context_offset_weights(cfg.prob_frac, self.prob_mult, self.prob_shift,
+                                           self.o.in_mult))
+        return w_max * cfg.max_seq * (1 << (cfg.bits - 1))
 
     def validate_ffn(self, cfg: ModelConfig, where: str) -> None:
         """Check the parameters the feed-forward block uses (ffn1, ffn2, bspn2)."""
         for name in ("ffn1", "ffn2"):
             _prefixed(self.linears()[name].validate, cfg, name, where)
         _prefixed_bspn(self.bspn2, cfg, f"{where}.bspn2")
+
+
+def context_offset_weight(pm: int, prob_mult: int, prob_shift: int, o_in_mult: int) -> int:
+    """``W = round_half_even(pm * prob_mult * o.in_mult / 2**prob_shift)`` (spec/06, step 6).
+
+    The authors add ``pm`` back to every dequantized probability; in the units of the
+    output projection's ``x * M`` that adds ``W`` per unit of value sum.  With ``pm = 2**k``
+    this is ``prob_mult * o.in_mult`` (below ``2**48``) rounded by a shift of
+    ``prob_shift - k``, or shifted left by ``k - prob_shift``.
+    """
+    return arith.shift_round(PY, pm * prob_mult * o_in_mult, prob_shift,
+                             arith.Rounding.HALF_EVEN)
+
+
+def context_offset_weights(prob_frac: int, prob_mult: int, prob_shift: int,
+                           o_in_mult: int) -> list[int]:
+    """``W`` at every ``pm`` the probability offset can take: 0 and ``2**k``,
+    ``0 <= k <= prob_frac`` (spec/06, step 4: a probability is at most ``2**prob_frac``)."""
+    pms = [0] + [1 << k for k in range(prob_frac + 1)]
+    return [context_offset_weight(pm, prob_mult, prob_shift, o_in_mult) for pm in pms]
 
 
 def _prefixed(

@@ -74,8 +74,22 @@ class QuantizerConfig:
     @property
     def product_width(self) -> int:
         """Signed width of ``x * M + bias`` (theorem quant.no_overflow)."""
+        return self.linear_bound.bit_length() + 1
+
+    @property
+    def linear_bound(self) -> int:
+        """Largest ``|x * M + bias|``: ``2**(in_width-1) * (2**multiplier_bits - 1) +
+        2**(bias_width-1)``, reached at the smallest ``x`` and ``bias`` (quant.no_overflow)."""
         m = max((1 << (self.in_width - 1)) * ((1 << self.multiplier_bits) - 1), 1)
-        return (m + (1 << (self.bias_width - 1))).bit_length() + 1
+        return m + (1 << (self.bias_width - 1))
+
+    @property
+    def extra_bias_limit(self) -> int:
+        """Largest ``|E|`` such that ``x * M + (bias + E)`` fits ``product_width`` for every
+        ``x``, ``M`` and ``bias`` of the declared formats: ``2**(product_width-1) -
+        linear_bound``, the headroom of the format (theorem quant.context_offset; spec/06,
+        "Widths").  Exact: at ``E = -limit`` the smallest sum is ``-2**(product_width-1)``."""
+        return (1 << (self.product_width - 1)) - self.linear_bound
 
 
 @dataclass(frozen=True)

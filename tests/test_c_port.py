@@ -888,6 +888,22 @@ def test_model_widths_sorbet_base_shapes(port: Port) -> None:
     agree(port, "attention", config_to_dict(cfg), inputs)
 
 
+def test_context_offset_limit_agrees(port: Port) -> None:
+    """The context offset's bound (spec/06, "Widths"): a layer whose ``W_max max_seq o`` equals
+    the headroom of o's quantizer runs, the next larger weight is ``config``, in both."""
+    cfg = replace(MODEL_PRESETS["micro"], multiplier_bits=20, bias_width=40, prob_frac=16,
+                  partition_frac=16, score_width=40)
+    lp = draw_params(cfg, 3).layers[0]
+    h = [v for row in draw_h0(cfg, cfg.max_seq, 4) for v in row]
+    answers = []
+    for o_in_mult in (1048321, 1048322):
+        layer = replace(lp, prob_mult=524288, prob_shift=6, o=replace(lp.o, in_mult=o_in_mult))
+        inputs: dict[str, JSON] = {"h": h, "mask": [1] * cfg.max_seq}
+        inputs.update(layer_to_inputs(layer, "", cfg, "attention"))
+        answers.append(agree(port, "attention", config_to_dict(cfg), inputs))
+    assert "outputs" in answers[0] and answers[1].get("reject") == "config", answers
+
+
 # ------------------------------------------------------------------ protocol
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -13,6 +14,7 @@ from reference import layers
 from reference.errors import ConfigError, MaskError, RangeError, ShapeError
 from reference.model_config import ModelConfig, ModelParams
 from reference.model_presets import MODEL_PRESETS, TINY, TINY_ODD
+from reference.presets import get_preset
 
 PRESETS = [TINY, TINY_ODD]
 SETTINGS = settings(max_examples=25, deadline=None)
@@ -173,3 +175,57 @@ def test_config_rejects_a_score_width_that_could_overflow() -> None:
     assert TINY.max_abs_score == 4 * 64 * 255
     for cfg in MODEL_PRESETS.values():
         assert cfg.max_abs_score < 1 << (cfg.score_width - 1)
+
+
+# -- the context offset's bound (spec/06, "Widths"; theorem quant.context_offset) --------
+
+
+WIDE_MICRO = replace(MODEL_PRESETS["micro"], multiplier_bits=20, bias_width=40, prob_frac=16,
+                     partition_frac=16, score_width=40)
+"""``micro`` with Sorbet-base's multiplier, bias and probability widths: its context offset can
+reach the headroom (``o`` input quantizer of ``s53``), which no model preset but Sorbet-base can."""
+
+
+def _with_offset(cfg: ModelConfig, prob_mult: int, prob_shift: int, o_in_mult: int) -> Any:
+    lp = draw_params(cfg, 3).layers[0]
+    return replace(lp, prob_mult=prob_mult, prob_shift=prob_shift,
+                   o=replace(lp.o, in_mult=o_in_mult))
+
+
+def test_context_offset_limit_is_the_headroom_of_the_proven_quantizer() -> None:
+    """The limit is the operator preset's: the widths quant.context_offset is proven at."""
+    assert MODEL_PRESETS["sorbet-base"].requant == get_preset("sorbet").quant_signed
+    for cfg in MODEL_PRESETS.values():
+        qc = cfg.requant
+        assert cfg.ctx_offset_limit == (1 << (qc.product_width - 1)) - qc.linear_bound > 0
+        # the most negative x*M + B + E is exactly the format's minimum
+        assert -qc.linear_bound - cfg.ctx_offset_limit == -(1 << (qc.product_width - 1))
+
+
+def test_context_offset_bound_is_the_largest_weight_over_every_pm() -> None:
+    cfg = WIDE_MICRO
+    lp = _with_offset(cfg, 12345, 7, 54321)
+    ws = [layers.context_offset_weight(pm, 12345, 7, 54321)
+          for pm in [0, *(1 << k for k in range(cfg.prob_frac + 1))]]
+    assert lp.context_offset_bound(cfg) == max(ws) * cfg.max_seq * (1 << (cfg.bits - 1))
+    assert max(ws) == ws[-1]  # the rounding is monotone: the largest pm gives the largest W
+
+
+def test_context_offset_rejected_exactly_above_the_limit() -> None:
+    """``W_max max_seq o`` equal to the limit passes; the next larger weight is ``config``."""
+    cfg = WIDE_MICRO
+    at = _with_offset(cfg, 524288, 6, 1048321)
+    assert at.context_offset_bound(cfg) == cfg.ctx_offset_limit
+    at.validate_attention(cfg, "layer.0")
+    above = _with_offset(cfg, 524288, 6, 1048322)
+    assert above.context_offset_bound(cfg) > cfg.ctx_offset_limit
+    with pytest.raises(ConfigError, match=r"layer\.0\.prob_shift: the context offset"):
+        above.validate_attention(cfg, "layer.0")
+
+
+def test_tiny_presets_cannot_reach_the_context_offset_limit() -> None:
+    """spec/10, "Flags and rules": no vector of the limit, since only Sorbet-base reaches it."""
+    for name, cfg in MODEL_PRESETS.items():
+        mmax = (1 << cfg.multiplier_bits) - 1
+        largest = (1 << cfg.prob_frac) * mmax * mmax * cfg.max_seq * (1 << (cfg.bits - 1))
+        assert (largest > cfg.ctx_offset_limit) == (name == "sorbet-base"), name

@@ -26,6 +26,7 @@ from conformance.proofs.core import (
     check_part,
     discharge,
     generalize,
+    in_range,
 )
 from conformance.proofs.impl import DEFAULT
 from conformance.proofs.pool import ProofWorkerError, discharge_all
@@ -46,7 +47,7 @@ THEOREMS = [
     "ptsm.acc_width", "bspn.divisor_range", "bspn.divisor_exact", "bspn.log_round",
     "bspn.exact_width", "quant.rounding", "quant.no_overflow", "if.count", "if.membrane",
     "if.spike_times", "lin.time_eq_count", "lin.acc_width", "bspn.output_range",
-    "quant.multiplier_error", "bspn.general_widths",
+    "quant.multiplier_error", "bspn.general_widths", "quant.context_offset",
 ]
 
 TINY = get_preset("tiny")
@@ -339,6 +340,25 @@ def test_quant_no_overflow_generalizes_the_product_and_still_catches_overflow() 
         return quantizer.requantize(a, x, m, a.shl(b, 5), s, lo, hi)
 
     assert _status("quant.no_overflow", requantize=wide_bias) == "counterexample"
+
+
+def test_context_offset_catches_a_wider_bias_and_its_limit_is_exact() -> None:
+    built = get("quant.context_offset").build(TINY, DEFAULT)
+    assert [p.label.split(":")[0] for p in built.parts] == ["real", "bv21"]
+    assert all(generalize(p) is not None for p in built.parts if p.bounds)
+
+    def wide_bias(a: Any, x: Any, m: Any, b: Any, s: int, lo: int, hi: int) -> Any:
+        return quantizer.requantize(a, x, m, a.shl(b, 1), s, lo, hi)
+
+    assert _status("quant.context_offset", requantize=wide_bias) == "counterexample"
+    # One more than the limit overflows: the bit-vector part fails with |E| <= limit + 1.
+    qc = TINY.quant_signed
+    fits = built.parts[1]
+    e = fits.show["E"]
+    looser = dataclasses.replace(fits, premises=[*fits.premises[:3],
+                                                 in_range(e, -qc.extra_bias_limit - 1,
+                                                          qc.extra_bias_limit + 1)])
+    assert check_part(looser).status == "counterexample"
 
 
 def test_counterexamples_become_regression_inputs(tmp_path: Path) -> None:

@@ -132,6 +132,50 @@ def _build_quant_no_overflow(pre: OperatorPreset, impl: Impl) -> Built:
                  parts, wits)
 
 
+def _build_context_offset(pre: OperatorPreset, impl: Impl) -> Built:
+    """x*M + (B + E) of the output projection's input quantizer (spec/06, step 6 and "Widths").
+
+    Part 1 (reals, so every integer): ``|W| <= W_max``, ``|V| <= n o`` and the validated
+    ``W_max n o <= limit`` give ``|E| = |W V| <= limit`` (nonlinear, decided in milliseconds
+    over the reals and in tenths of a second over the integers).  Part 2 (bit-vectors of the product
+    width): ``requantize`` with the bias ``B + E``, every ``|E| <= limit``, does not overflow.
+    """
+    qc = pre.quant_signed
+    pw, lim = qc.product_width, qc.extra_bias_limit
+    span = pre.ptsoftmax.max_len * (1 << (qc.bits - 1))
+    w, wmax, vs = z3.Real("W"), z3.Real("W_max"), z3.Real("V")
+    iprem = [in_range(w, -wmax, wmax), in_range(vs, -span, span), wmax >= 0,
+             wmax * span <= lim]
+    e = w * vs  # E[d] = W * V[d]: the exact integer product of reference.layers.context_offset
+    offset = Part(f"real: |W| <= W_max, |V| <= {span}, W_max * {span} <= {lim}", iprem,
+                  in_range(e, -lim, lim), {"W": w, "W_max": wmax, "V": vs})
+    ewit = Witness(f"|E| = W_max * max_seq * o is reached: W = W_max = floor(limit / "
+                   f"{span}), V = -{span}", iprem,
+                   z3.And(w == wmax, vs == -span, wmax == lim // span, e == -wmax * span),
+                   {"W": w, "W_max": wmax, "V": vs, "E": e})
+    alg = Z3Algebra(pw)
+    x, m, b, eb = alg.var("x"), alg.var("M"), alg.var("bias"), alg.var("E")
+    prem = [in_range(x, qc.in_format.min, qc.in_format.max),
+            in_range(m, 1, (1 << qc.multiplier_bits) - 1),
+            in_range(b, -(1 << (qc.bias_width - 1)), (1 << (qc.bias_width - 1)) - 1),
+            in_range(eb, -lim, lim)]
+    # reference.layers.quantize_input adds E to the bias, then requantize forms x*M + bias.
+    impl.requantize(alg, x, m, alg.add(b, eb), 1, qc.q_min, qc.q_max)
+    show = {"x": x, "M": m, "bias": b, "E": eb}
+    fits = Part(f"bv{pw}: x*M + (bias + E) with x:s{qc.in_width}, M:u{qc.multiplier_bits}, "
+                f"bias:s{qc.bias_width}, |E| <= {lim}", prem, z3.BoolVal(True), show,
+                alg.no_overflow, bounds=[_product_bound(x, m, qc)])
+    ww = pw + qc.multiplier_bits + 2
+    wide = sext(x, ww) * sext(m, ww) + sext(b, ww) + sext(eb, ww)
+    extremes = z3.And(x == qc.in_format.min, m == (1 << qc.multiplier_bits) - 1,
+                      b == -(1 << (qc.bias_width - 1)))
+    vwit = Witness(f"the limit is the exact headroom: x*M + bias + E = -2^{pw - 1} at "
+                   f"E = -{lim} (one less overflows s{pw})", prem,
+                   z3.And(extremes, wide == -(1 << (pw - 1))), show)
+    return Built(f"W, V: real; x*M + bias + E: s{pw}, |E| <= {lim} = 2^{pw - 1} - "
+                 f"{qc.linear_bound}", [offset, fits], [ewit, vwit])
+
+
 def _product_bound(x: Any, m: Any, qc: QuantizerConfig) -> Bound:
     """``x*M`` lies between the products of the extremes of ``x`` and ``M``.
 
@@ -423,6 +467,11 @@ OBLIGATIONS: list[Obligation] = [
     Obligation("quant.no_overflow", "x*M + bias fits product_width",
                "|x*M + bias| < 2^(product_width-1)", 'spec/04-quantizer-spikes.md, "Quantizer"',
                _build_quant_no_overflow),
+    Obligation("quant.context_offset",
+               "the context offset E = W*V joins the bias of o's input quantizer and "
+               "x*M + bias + E still fits product_width",
+               "|W V| <= W_max max_seq o <= 2^(product_width-1) - (2^(in-1) (2^mb - 1) + "
+               "2^(bw-1))", 'spec/06-layers.md, "Widths"', _build_context_offset),
     Obligation("quant.multiplier_error",
                "a multiplier M = round(ratio * 2^s) represents the ratio within a relative error "
                "of 1/(2M - 1), at most 1/(2^multiplier_bits - 1) when M >= 2^(multiplier_bits-1)",

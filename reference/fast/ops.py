@@ -18,6 +18,7 @@ import numpy.typing as npt
 from reference import layers
 from reference.bspn import BSPNConfig
 from reference.errors import OverflowDetected
+from reference.model_config import context_offset_weight
 from reference.ptsoftmax import PTSoftmaxConfig
 
 I64 = npt.NDArray[np.int64]
@@ -253,12 +254,13 @@ def context_offset(v: npt.NDArray[Any], pm: int, prob_mult: int, prob_shift: int
                    o_in_mult: int) -> I64:
     """``W * V[d]``, ``V[d] = sum_u v[u][d]`` with ``v = cV - o`` (spec/06, step 6).
 
-    ``W`` is :func:`reference.layers.context_offset_weight`; the sums and the product are
-    exact in int64 (``|W * V| <= 2**54``, validated per layer).
+    ``W`` is :func:`reference.model_config.context_offset_weight`; the sums and the product
+    are exact in int64 (``|W * V|`` at most the headroom of ``o``'s quantizer, below
+    ``2**56``, validated per layer: spec/06, "Widths").
     """
     sums = v.astype(np.int64).sum(axis=0)
     if pm == 0:
         return np.zeros_like(sums)
-    w = layers.context_offset_weight(pm, prob_mult, prob_shift, o_in_mult)
+    w = context_offset_weight(pm, prob_mult, prob_shift, o_in_mult)
     out: I64 = sums * np.int64(w)
     return out

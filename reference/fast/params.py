@@ -21,7 +21,6 @@ from reference.bspn import BSPNParams
 from reference.errors import ConfigError
 from reference.fast import fused
 from reference.fast.ops import F64_EXACT, I64, I64_LIMIT, bspn_exact_bound, matmul_dtype
-from reference.layers import context_offset_weight
 from reference.model_config import (
     LINEAR_NAMES,
     LayerParams,
@@ -175,11 +174,9 @@ def _bspn(p: BSPNParams, cfg: ModelConfig) -> FastBSPN:
 
 
 def ctx_offset_max(lp: LayerParams, cfg: ModelConfig) -> int:
-    """``W_max * max_seq * 2**(bits-1)``: the largest ``|W * V|`` (spec/06, "Widths"), with
-    ``W_max`` the weight of :func:`reference.layers.context_offset_weight` at
-    ``pm = 2**prob_frac``."""
-    w_max = context_offset_weight(1 << cfg.prob_frac, lp.prob_mult, lp.prob_shift, lp.o.in_mult)
-    return w_max * cfg.max_seq * (1 << (cfg.bits - 1))
+    """The largest ``|W * V|`` (spec/06, "Widths"):
+    :meth:`reference.model_config.LayerParams.context_offset_bound`."""
+    return lp.context_offset_bound(cfg)
 
 
 def fused_problems(

@@ -14,8 +14,10 @@
  *   S, scores x = S * score_mult  |S| <= D o^2 <= 2^28; |x| < 2^(score_width-1) <= 2^47,
  *                                 checked by model_config
  *   ctx                           |ctx| <= n (2^b - 1) o < 2^14 * 2^8 * 2^7 = 2^29
- *   context offset W V            |W V| <= 2^54, checked per layer (op_layers.c); with it
- *                                 ctx*M + B + W V of o's quantizer stays below 2^56
+ *   context offset W V            |W V| <= 2^(pw-1) - (2^31 (2^mb - 1) + 2^(bw-1)), the
+ *                                 headroom of o's quantizer, checked per layer (op_layers.c);
+ *                                 with it ctx*M + B + W V stays inside the product width pw
+ *                                 <= 57 (theorem quant.context_offset)
  *   a + h before saturation       |a|, |h| < 2^31: below 2^32
  *   logits                        |sum| <= H (2^(h_width-1) - 1) 2^(cls_width-1) + 2^39
  *                                 < 2^14 * 2^31 * 2^15 + 2^39 < 2^61 (spec/08)
@@ -104,7 +106,7 @@ static int log_nearest_exp(int64_t x) {
 }
 
 /* W = round_half_even(2^k * P / 2^s) with P = prob_mult * o.in_mult < 2^48 (spec/06, step 6):
- * P rounded by a shift of s - k, or shifted left by k - s (W <= 2^54 by validation). */
+ * P rounded by a shift of s - k, or shifted left by k - s (W below 2^56 by validation). */
 static int64_t offset_weight(int64_t prod, int k, int64_t s) {
     if (s >= k) {
         return requant(prod, 1, 0, (int)(s - k), INT64_MIN, INT64_MAX);

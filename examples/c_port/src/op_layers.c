@@ -250,25 +250,43 @@ static int val_bspn(const model_cfg *m, const bspn_params *bp, const char *where
                : 0;
 }
 
-/* The context offset's bound (spec/06, "Widths"): W_max * max_seq * o <= 2^54, with W_max
- * = round_half_even(2^prob_frac * prob_mult * o.in_mult / 2^prob_shift); config otherwise.
+/* The headroom of o's input quantizer (spec/06, "Widths"; theorem quant.context_offset):
+ * 2^(pw-1) - L, with L = 2^31 (2^multiplier_bits - 1) + 2^(bias_width-1) the largest
+ * |x*M + B| of a 32-bit input and pw = bit_length(L) + 1 its product width. L < 2^56. */
+static int64_t ctx_offset_limit(const model_cfg *m) {
+    const int64_t lin = ((int64_t)1 << 31) * (((int64_t)1 << m->multiplier_bits) - 1) +
+                        ((int64_t)1 << (m->bias_width - 1));
+    int len = 0;
+    while (((int64_t)1 << len) <= lin) {
+        len++;
+    }
+    return ((int64_t)1 << len) - lin;
+}
+
+/* The context offset's bound (spec/06, "Widths"): W_max * max_seq * o <= the headroom, with
+ * W_max the largest W = round_half_even(2^k * prob_mult * o.in_mult / 2^prob_shift) over
+ * 0 <= k <= prob_frac (every pm of step 4; pm = 0 gives W = 0); config otherwise.
  * Decided without overflow: P = prob_mult * o.in_mult < 2^48, and a left shift is taken
- * only when its result stays below 2^55. */
+ * only when its result stays at most the headroom (below 2^56). */
 static int val_ctx_offset(const model_cfg *m, const layer_params *lp, const char *where,
                           result *res) {
-    const int64_t limit = (int64_t)1 << 54, prod = lp->prob_mult * lp->o.in_mult;
-    const int64_t per = m->max_seq * m->o, f = m->prob_frac, s = lp->prob_shift;
-    int64_t w;
-    if (f <= s) {
-        w = requant(prod, 1, 0, (int)(s - f), INT64_MIN, INT64_MAX);
-    } else if (prod > (limit >> (f - s))) {
-        w = limit + 1;
-    } else {
-        w = prod << (f - s);
-    }
-    if (w > limit / per) {
-        return reject(res, "config",
-                      "%s.prob_shift: the context offset W * V can exceed 2^54", where);
+    const int64_t limit = ctx_offset_limit(m), prod = lp->prob_mult * lp->o.in_mult;
+    const int64_t per = m->max_seq * m->o, s = lp->prob_shift;
+    int64_t k;
+    for (k = 0; k <= m->prob_frac; k++) {
+        int64_t w;
+        if (k <= s) {
+            w = requant(prod, 1, 0, (int)(s - k), INT64_MIN, INT64_MAX);
+        } else if (prod > (limit >> (k - s))) {
+            w = limit + 1;
+        } else {
+            w = prod << (k - s);
+        }
+        if (w > limit / per) {
+            return reject(res, "config",
+                          "%s.prob_shift: the context offset W * V can exceed the headroom "
+                          "%lld of o's input quantizer", where, (long long)limit);
+        }
     }
     return 0;
 }
