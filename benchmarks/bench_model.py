@@ -33,7 +33,8 @@ forward), and with two elementwise threads 1.20x to 1.26x; for ``--blas-threads 
 (one elementwise thread by default): best 1.18x to 1.20x, median 1.19x, process
 CPU 1.12x to 1.19x (0.17 to 0.18 s per forward), and with two elementwise threads
 1.28x.  Three more runs of ``--blas-threads 2`` later on the same tree printed best
-1.14x, 1.21x and 1.21x: with two BLAS threads the fast tier sits at the 1.2x line.  Under other work, ``--blas-threads 2`` figures swing widely, as the other
+1.14x, 1.21x and 1.21x: with two BLAS threads the fast tier sits at the 1.2x
+line.  Under other work, ``--blas-threads 2`` figures swing widely, as the other
 work takes the second core from either side.  Timings vary with the machine and
 its load; they are measurements, not guarantees.
 """
