@@ -29,7 +29,8 @@ synthetic checkpoints, printed, never asserted.
     .venv/bin/python benchmarks/bench_fidelity.py [--inputs 64] [--seq 32]
         [--only NAME] [--old-formats] [--prev-formats] [--variant NAME:FIELD=N,...]
 
-On the project's 2-core machine the full run (64 inputs) takes a few minutes.
+On the project's idle 2-core machine the full run with ``--old-formats --prev-formats``
+(64 inputs) took 65 s.
 """
 
 from __future__ import annotations
