@@ -16,7 +16,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 import xml.etree.ElementTree as ET
 import zipfile
 from pathlib import Path
@@ -31,6 +30,7 @@ from conformance.model.checkpoint import CheckpointError, CheckpointLimits, load
 from conformance.runner import check as check_module
 from conformance.vectors.coverage import coverage_markdown
 from conformance.vectors.manifest import COVERAGE, manifest_entry, write_manifest
+from tests.support import copy_suites, gone_soon
 
 ROOT = Path(__file__).resolve().parent.parent
 VECTORS = ROOT / "vectors"
@@ -44,15 +44,7 @@ PT_FILE = "ptsoftmax/ptsoftmax-tiny-b2.json"
 def suite_dir(root: Path, files: tuple[str, ...] = (IF_FILE,)) -> Path:
     """Copies of committed suites with their manifest and coverage table (a subset of the
     published suite, unchanged)."""
-    entries = []
-    for rel in files:
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(VECTORS / rel, root / rel)
-        entries.append(manifest_entry(rel, (root / rel).read_bytes()))
-    write_manifest(root, entries)
-    (root / COVERAGE).write_text(coverage_markdown(
-        json.loads((root / rel).read_text()) for rel in files), encoding="ascii")
-    return root
+    return copy_suites(root, files)
 
 
 def reseal(root: Path) -> None:
@@ -95,19 +87,6 @@ def no_lost_results(rep: dict[str, Any], bad: set[str]) -> None:
         if v["status"] != "pass"]
 
 
-def gone(pid: int) -> bool:
-    for _ in range(100):
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        stat = Path(f"/proc/{pid}/stat")
-        if stat.exists() and stat.read_text().split(") ")[-1].startswith("Z"):
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def pids_in(text: str) -> list[int]:
     return [int(p) for p in re.findall(r"helper pid (\d+)", text)]
 
@@ -147,7 +126,7 @@ def test_background_child_holding_stdout_does_not_hold_the_runner(tmp_path: Path
     rc, rep, _ = check(tmp_path, vec, port("background"))
     assert rc == 0 and rep["verdict"] == "PASS"
     helpers = pids_in(rep["backend_stderr_tail"])
-    assert helpers and all(gone(p) for p in helpers)  # the whole process group was killed
+    assert helpers and all(gone_soon(p) for p in helpers)  # the whole process group was killed
 
 
 def test_setsid_grandchild_holding_stdout_does_not_hold_the_runner(tmp_path: Path) -> None:

@@ -6,38 +6,17 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import time
-from pathlib import Path
 
 import pytest
 
 from conformance.runner.process import LineProcess, ProcessLimits
+from tests.support import gone_soon
 
 SMALL = ProcessLimits(max_line=1024, max_pending=4096, stderr_keep=256, shutdown_s=1.0)
 
 
 def child(code: str, limits: ProcessLimits = SMALL) -> LineProcess:
     return LineProcess.spawn([sys.executable, "-c", code], limits)
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
-def gone_soon(pid: int) -> bool:
-    """Whether ``pid`` is gone (or a zombie of init) within a few seconds."""
-    for _ in range(100):
-        if not alive(pid):
-            return True
-        stat = Path(f"/proc/{pid}/stat")
-        if stat.exists() and stat.read_text().split(") ")[-1].startswith("Z"):
-            return True
-        time.sleep(0.05)
-    return False
 
 
 ECHO = ("import sys\nfor line in sys.stdin:\n"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -21,9 +20,8 @@ from conformance.runner.backends import (
     open_backend,
 )
 from conformance.runner.check import Options, judge, run
-from conformance.vectors.coverage import coverage_markdown
-from conformance.vectors.manifest import COVERAGE, manifest_entry, write_manifest
 from conformance.vectors.plain_export import to_word
+from tests.support import copy_suites
 
 ROOT = Path(__file__).resolve().parent.parent
 VECTORS = ROOT / "vectors"
@@ -35,15 +33,7 @@ MINI = ("if_encode/if_encode-tiny-b2.json", "ptsoftmax/ptsoftmax-tiny-b2.json",
 
 def mini_vectors(root: Path, files: tuple[str, ...] = MINI) -> Path:
     """A vectors directory holding copies of a few committed suites, with its manifest."""
-    entries = []
-    for rel in files:
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(VECTORS / rel, root / rel)
-        entries.append(manifest_entry(rel, (root / rel).read_bytes()))
-    write_manifest(root, entries)
-    (root / COVERAGE).write_text(coverage_markdown(
-        json.loads((root / rel).read_text()) for rel in files), encoding="ascii")
-    return root
+    return copy_suites(root, files)
 
 
 def check(tmp: Path, *args: str) -> tuple[int, dict[str, Any]]:
