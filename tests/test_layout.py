@@ -105,8 +105,9 @@ def test_cycle_finder_finds_a_circle() -> None:
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
 
-DOTTED = re.compile(r"\bconformance(?:\.[A-Za-z_][A-Za-z0-9_]*)+")
-PATHS = re.compile(r"\bconformance/[A-Za-z0-9_/]+\.(?:py|json)\b")
+DOTTED = re.compile(r"\b(?:conformance|reference)(?:\.[A-Za-z_][A-Za-z0-9_]*)+")
+PATHS = re.compile(r"\b(?:conformance|reference|tests|benchmarks)/[A-Za-z0-9_/]+\.(?:py|json)\b")
+TEST_NODES = re.compile(r"\b(tests/[A-Za-z0-9_/]+\.py)::([A-Za-z_][A-Za-z0-9_]*)")
 
 
 def text_files() -> list[Path]:
@@ -129,7 +130,9 @@ def resolves(dotted: str) -> bool:
             continue
         for attr in parts[i:]:
             if not hasattr(obj, attr):
-                return False
+                # a dataclass field without a default is no class attribute
+                fields = getattr(obj, "__dataclass_fields__", {})
+                return attr == parts[-1] and attr in fields
             obj = getattr(obj, attr)
         return True
     return False
@@ -140,4 +143,8 @@ def test_every_mentioned_module_and_path_exists(path: Path) -> None:
     text = path.read_text(encoding="utf-8", errors="replace")
     stale = sorted({m for m in DOTTED.findall(text) if not resolves(m)})
     stale += sorted({m for m in PATHS.findall(text) if not (ROOT / m).exists()})
+    stale += sorted({f"{f}::{name}" for f, name in TEST_NODES.findall(text)
+                     if not (ROOT / f).exists() or not re.search(
+                         rf"^(?:async )?def {name}\b", (ROOT / f).read_text(encoding="utf-8"),
+                         re.M)})
     assert not stale, f"{path.relative_to(ROOT)} points at names that do not exist: {stale}"
