@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import math
 import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from conformance.commands.argtypes import count, seconds
 from conformance.runner.backends import BackendSpecError, Executor, open_backend
 from conformance.runner.check import (
     Options,
@@ -23,28 +23,6 @@ from conformance.runner.check import (
 )
 from conformance.runner.report import to_text, write_reports
 from conformance.vectors.manifest import default_vectors_dir
-
-
-def _seconds(text: str) -> float:
-    """``--timeout``: a finite number of seconds, 0 or more."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"expected a finite number of seconds >= 0, got {text!r}")
-    return value
-
-
-def _count(text: str) -> int:
-    """``--show``: a count, 0 or more."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return value
 
 
 def register(sub: Any) -> None:
@@ -68,14 +46,14 @@ def register(sub: Any) -> None:
     p.add_argument("--xfail", type=Path, default=None, metavar="FILE",
                    help="JSON list of {\"id\" or \"pattern\": ..., \"reason\": ...}: expected "
                    "failures")
-    p.add_argument("--timeout", type=_seconds, default=30.0, metavar="SECONDS",
+    p.add_argument("--timeout", type=seconds, default=30.0, metavar="SECONDS",
                    help="per-vector timeout (default 30; 0 disables it)")
     p.add_argument("--report-dir", type=Path, default=Path("reports"), metavar="DIR",
                    help="where check-report.json and check-junit.xml go (default: reports/)")
     p.add_argument("--once", action="store_true",
                    help="run each vector once (no second pass in reverse order, so state kept "
                    "between calls goes unnoticed; for debugging only, not for a claim)")
-    p.add_argument("--show", type=_count, default=20, metavar="N",
+    p.add_argument("--show", type=count, default=20, metavar="N",
                    help="failures printed in full (default 20; all are in the JSON report)")
     p.add_argument("--no-flags", action="store_true", help="omit the per-flag table")
     p.add_argument("--flag", action="append", default=[], metavar="GLOB",

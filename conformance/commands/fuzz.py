@@ -8,17 +8,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from conformance.commands.check import _count, _seconds, _sigterm_interrupts
+from conformance.commands.argtypes import count, positive, seconds
+from conformance.commands.check import _sigterm_interrupts
 from conformance.fuzz.jobs import FUZZ_OPS, JobError
 from conformance.fuzz.plan import SOURCES, Plan, PlanError, parse_shard
 from conformance.fuzz.shrink import ShrinkBudget
-
-
-def _positive(text: str) -> int:
-    value = _count(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
-    return value
 
 
 def _seed(text: str) -> int:
@@ -58,10 +52,10 @@ def register(sub: Any) -> None:
     p.add_argument("--preset", action="append", default=[], metavar="NAME",
                    help="configuration class: an operator preset (sorbet, tiny, tiny-b2; "
                    "repeatable; default sorbet)")
-    p.add_argument("--cases", type=_count, default=None, metavar="N",
+    p.add_argument("--cases", type=count, default=None, metavar="N",
                    help="cases in the whole stream, all shards together (default 10000 "
                    "without --time-budget)")
-    p.add_argument("--time-budget", type=_seconds, default=None, metavar="SECONDS",
+    p.add_argument("--time-budget", type=seconds, default=None, metavar="SECONDS",
                    help="stop sending new cases after this long (shrinking has its own budget)")
     p.add_argument("--seed", type=_seed, default=0, metavar="S", help="stream seed (default 0)")
     p.add_argument("--shard", default="0/1", metavar="I/N",
@@ -69,22 +63,22 @@ def register(sub: Any) -> None:
     p.add_argument("--source", choices=SOURCES, default="fast",
                    help="fast: vectorized draws, expected results by the fast tier (default); "
                    "hypothesis: the suites' Hypothesis strategies, canonical tier (slow)")
-    p.add_argument("--canonical-every", type=_positive, default=4096, metavar="N",
+    p.add_argument("--canonical-every", type=positive, default=4096, metavar="N",
                    help="re-check one fast-tier result in N with the canonical tier "
                    "(default 4096)")
-    p.add_argument("--window", type=_positive, default=256, metavar="N",
+    p.add_argument("--window", type=positive, default=256, metavar="N",
                    help="requests in flight at most (default 256; 1 = one at a time)")
-    p.add_argument("--timeout", type=_seconds, default=30.0, metavar="SECONDS",
+    p.add_argument("--timeout", type=seconds, default=30.0, metavar="SECONDS",
                    help="longest wait for one answer, or to write one request (default 30; "
                    "0 disables it)")
-    p.add_argument("--max-failures", type=_positive, default=1000, metavar="N",
+    p.add_argument("--max-failures", type=positive, default=1000, metavar="N",
                    help="stop after N failing cases (default 1000)")
-    p.add_argument("--shrink", type=_count, default=3, metavar="N",
+    p.add_argument("--shrink", type=count, default=3, metavar="N",
                    help="failing cases to shrink, the first of each operator and status "
                    "(default 3; 0: none)")
-    p.add_argument("--shrink-calls", type=_positive, default=400, metavar="N",
+    p.add_argument("--shrink-calls", type=positive, default=400, metavar="N",
                    help="backend calls one shrink may make (default 400)")
-    p.add_argument("--shrink-time", type=_seconds, default=60.0, metavar="SECONDS",
+    p.add_argument("--shrink-time", type=seconds, default=60.0, metavar="SECONDS",
                    help="seconds one shrink may take (default 60)")
     p.add_argument("--save-requests", type=Path, default=None, metavar="FILE",
                    help="write every request line sent (replay: PORT < FILE)")

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from conformance.commands.argtypes import positive
 from conformance.proofs.core import Result
 from conformance.proofs.pool import ProofWorkerError, default_jobs
 from conformance.proofs.registry import NAMES
@@ -28,21 +29,11 @@ def register(sub: Any) -> None:
                    help="folder for counterexample regression files (default: vectors/regressions)")
     p.add_argument("--no-regressions", action="store_true",
                    help="do not write counterexamples as regression files")
-    p.add_argument("--jobs", type=_positive, default=None, metavar="N",
+    p.add_argument("--jobs", type=positive, default=None, metavar="N",
                    help="worker processes (default: one per idle CPU, CPUs less the load "
                    "average; 1 runs in this process)")
     p.add_argument("--list", action="store_true", help="list the theorem names and exit")
     p.set_defaults(handler=main)
-
-
-def _positive(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        n = 0
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return n
 
 
 def main(args: argparse.Namespace) -> int:
