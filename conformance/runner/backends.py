@@ -411,9 +411,7 @@ def decode_answer(raw: bytes, vid: str,
     """One answer line (without its newline) as an :class:`Answer`: a line that is not UTF-8
     JSON is ``garbage``; one past the structure bounds (:data:`ANSWER_JSON`) or off the form
     of spec/11 is ``malformed``."""
-    text = raw.removesuffix(b"\r")
-    if text.startswith(BOM.encode("utf-8")):
-        text = text[len(BOM.encode("utf-8")):]
+    text = _no_bom(raw.removesuffix(b"\r"))
     shown = clip(text.decode("utf-8", errors="replace"), 200)
     try:
         text.decode("utf-8")
