@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -174,13 +174,7 @@ def _check_vector(v: JSON, n: int, header: Mapping[str, JSON], where: str,
     vid = v.get("id")
     name = f"vector {vid}" if isinstance(vid, str) else f"vectors[{n}]"
     at = f"{where}: {name}"
-    missing = [k for k in VECTOR_KEYS if k not in v]
-    extra = sorted(set(v) - set(VECTOR_KEYS))
-    if missing:
-        problems.append(f"{at}: missing field(s) {missing}")
-    if extra:
-        problems.append(f"{at}: unknown field(s) {extra}")
-    if missing:
+    if _field_problems(v, VECTOR_KEYS, at, problems):
         return vid if isinstance(vid, str) else None
     if not isinstance(vid, str) or not ID_RE.match(vid):
         problems.append(f"{at}: field id: expected <op>-<preset>-<12 hex digits>, got {vid!r}")
@@ -256,17 +250,25 @@ def _check_vector(v: JSON, n: int, header: Mapping[str, JSON], where: str,
     return vid if isinstance(vid, str) else None
 
 
+def _field_problems(obj: Mapping[str, Any], keys: Sequence[str], at: str,
+                    problems: list[str]) -> bool:
+    """Append the missing and the unknown fields of ``obj`` against ``keys``; whether any
+    field is missing."""
+    missing = [k for k in keys if k not in obj]
+    extra = sorted(set(obj) - set(keys))
+    if missing:
+        problems.append(f"{at}: missing field(s) {missing}")
+    if extra:
+        problems.append(f"{at}: unknown field(s) {extra}")
+    return bool(missing)
+
+
 def validate_file(data: JSON, where: str) -> list[str]:
     """All lint problems of a decoded vector file (empty when it is valid)."""
     problems: list[str] = []
     if not isinstance(data, dict):
         return [f"{where}: expected a JSON object at the top, got {type(data).__name__}"]
-    missing = [k for k in HEADER_KEYS if k not in data]
-    extra = sorted(set(data) - set(HEADER_KEYS))
-    if missing:
-        problems.append(f"{where}: header: missing field(s) {missing}")
-    if extra:
-        problems.append(f"{where}: header: unknown field(s) {extra}")
+    _field_problems(data, HEADER_KEYS, f"{where}: header", problems)
     if data.get("format_version") != FORMAT_VERSION:
         problems.append(f"{where}: header field format_version: expected {FORMAT_VERSION}, "
                         f"got {data.get('format_version')!r}")
